@@ -24,7 +24,7 @@ struct Value {
     struct {
       uint32_t off;
       uint32_t len;
-    } s;        // kString: a slice of Event::arena
+    } s;  // kString: a slice of Event::arena
   };
   Value() : i(0) {}
 };
@@ -34,14 +34,14 @@ struct Value {
 // the capacity of `values` and `arena`, so steady-state decoding does not allocate.
 // Not thread-safe; an Event is written by one thread and then only read.
 struct Event {
-  uint64_t record = 0;  // 1-based record number in the source (CSV header not counted)
-  uint64_t offset = 0;  // byte offset of the record's first byte in the source
-  int64_t time_us = 0;  // event time, microseconds since the Unix epoch, UTC
-  uint64_t key_hash = 0;         // hash of the routing key; picks the worker
-  uint32_t id_index = 0;         // which field holds the event id (a string)
-  uint32_t key_index = 0;        // which field holds the routing key (a string)
-  std::vector<Value> values;     // by field index, in schema order
-  std::string arena;             // bytes of all string values
+  uint64_t record = 0;        // 1-based record number in the source (CSV header not counted)
+  uint64_t offset = 0;        // byte offset of the record's first byte in the source
+  int64_t time_us = 0;        // event time, microseconds since the Unix epoch, UTC
+  uint64_t key_hash = 0;      // hash of the routing key; picks the worker
+  uint32_t id_index = 0;      // which field holds the event id (a string)
+  uint32_t key_index = 0;     // which field holds the routing key (a string)
+  std::vector<Value> values;  // by field index, in schema order
+  std::string arena;          // bytes of all string values
 
   void Reset(size_t field_count) {
     values.assign(field_count, Value{});

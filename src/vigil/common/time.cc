@@ -9,13 +9,20 @@ namespace vigil {
 
 std::string_view FieldTypeName(FieldType t) {
   switch (t) {
-    case FieldType::kInt: return "int";
-    case FieldType::kFloat: return "float";
-    case FieldType::kString: return "string";
-    case FieldType::kBool: return "bool";
-    case FieldType::kTimestamp: return "timestamp";
-    case FieldType::kLat: return "lat";
-    case FieldType::kLon: return "lon";
+    case FieldType::kInt:
+      return "int";
+    case FieldType::kFloat:
+      return "float";
+    case FieldType::kString:
+      return "string";
+    case FieldType::kBool:
+      return "bool";
+    case FieldType::kTimestamp:
+      return "timestamp";
+    case FieldType::kLat:
+      return "lat";
+    case FieldType::kLon:
+      return "lon";
   }
   return "?";
 }
@@ -31,11 +38,16 @@ std::optional<TimeFormat> ParseTimeFormat(std::string_view name) {
 
 std::string_view TimeFormatName(TimeFormat f) {
   switch (f) {
-    case TimeFormat::kIso8601: return "iso8601";
-    case TimeFormat::kEpochS: return "epoch_s";
-    case TimeFormat::kEpochMs: return "epoch_ms";
-    case TimeFormat::kEpochUs: return "epoch_us";
-    case TimeFormat::kEpochNs: return "epoch_ns";
+    case TimeFormat::kIso8601:
+      return "iso8601";
+    case TimeFormat::kEpochS:
+      return "epoch_s";
+    case TimeFormat::kEpochMs:
+      return "epoch_ms";
+    case TimeFormat::kEpochUs:
+      return "epoch_us";
+    case TimeFormat::kEpochNs:
+      return "epoch_ns";
   }
   return "?";
 }
@@ -153,11 +165,20 @@ std::optional<int64_t> EpochToMicros(double value, TimeFormat unit) {
   if (!std::isfinite(value)) return std::nullopt;
   double scale = 1;
   switch (unit) {
-    case TimeFormat::kEpochS: scale = 1e6; break;
-    case TimeFormat::kEpochMs: scale = 1e3; break;
-    case TimeFormat::kEpochUs: scale = 1; break;
-    case TimeFormat::kEpochNs: scale = 1e-3; break;
-    case TimeFormat::kIso8601: return std::nullopt;
+    case TimeFormat::kEpochS:
+      scale = 1e6;
+      break;
+    case TimeFormat::kEpochMs:
+      scale = 1e3;
+      break;
+    case TimeFormat::kEpochUs:
+      scale = 1;
+      break;
+    case TimeFormat::kEpochNs:
+      scale = 1e-3;
+      break;
+    case TimeFormat::kIso8601:
+      return std::nullopt;
   }
   const double us = value * scale;
   if (us < -9.2e18 || us > 9.2e18) return std::nullopt;
@@ -177,9 +198,12 @@ std::optional<int64_t> ParseEpoch(std::string_view text, TimeFormat unit) {
       case TimeFormat::kEpochMs:
         if (whole > 9'200'000'000'000'000 || whole < -9'200'000'000'000'000) return std::nullopt;
         return whole * 1000;
-      case TimeFormat::kEpochUs: return whole;
-      case TimeFormat::kEpochNs: return whole / 1000;
-      case TimeFormat::kIso8601: return std::nullopt;
+      case TimeFormat::kEpochUs:
+        return whole;
+      case TimeFormat::kEpochNs:
+        return whole / 1000;
+      case TimeFormat::kIso8601:
+        return std::nullopt;
     }
   }
   double d = 0;
@@ -242,13 +266,20 @@ std::optional<int64_t> ParseDuration(std::string_view text) {
   if (ec != std::errc() || !std::isfinite(v) || v < 0) return std::nullopt;
   const std::string_view unit(p, static_cast<size_t>(text.data() + text.size() - p));
   double scale;
-  if (unit == "us") scale = 1;
-  else if (unit == "ms") scale = 1e3;
-  else if (unit == "s") scale = 1e6;
-  else if (unit == "m" || unit == "min") scale = 60e6;
-  else if (unit == "h") scale = 3600e6;
-  else if (unit == "d") scale = 86400e6;
-  else return std::nullopt;
+  if (unit == "us")
+    scale = 1;
+  else if (unit == "ms")
+    scale = 1e3;
+  else if (unit == "s")
+    scale = 1e6;
+  else if (unit == "m" || unit == "min")
+    scale = 60e6;
+  else if (unit == "h")
+    scale = 3600e6;
+  else if (unit == "d")
+    scale = 86400e6;
+  else
+    return std::nullopt;
   return static_cast<int64_t>(std::llround(v * scale));
 }
 

@@ -151,8 +151,8 @@ void ReadInput(Reader& r, const YAML::Node& n, Pipeline& p) {
 }
 
 // Resolves one of event.id / event.time / event.key to a field index and checks its type.
-void ResolveEventField(Reader& r, const YAML::Node& ev, const char* key, Pipeline& p,
-                       size_t& index, FieldType want) {
+void ResolveEventField(Reader& r, const YAML::Node& ev, const char* key, Pipeline& p, size_t& index,
+                       FieldType want) {
   std::string name;
   if (!r.String(ev, key, "event", name, true)) return;
   const int i = p.FieldIndex(name);
@@ -168,8 +168,7 @@ void ResolveEventField(Reader& r, const YAML::Node& ev, const char* key, Pipelin
                        FieldTypeName(want), FieldTypeName(f.type)));
   }
   if (!f.required) {
-    r.Fail(ev[key], fmt::format("event.{}", key),
-           fmt::format("field '{}' must be required", name));
+    r.Fail(ev[key], fmt::format("event.{}", key), fmt::format("field '{}' must be required", name));
   }
   index = static_cast<size_t>(i);
 }
@@ -219,8 +218,10 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
     ReadDuration(r, d, "horizon", "dedup", p.dedup_horizon_us);
     int64_t max_ids = static_cast<int64_t>(p.dedup_max_ids);
     if (r.Int(d, "max_ids", "dedup", max_ids, false)) {
-      if (max_ids < 1) r.Fail(d["max_ids"], "dedup.max_ids", "expected a positive number");
-      else p.dedup_max_ids = static_cast<size_t>(max_ids);
+      if (max_ids < 1)
+        r.Fail(d["max_ids"], "dedup.max_ids", "expected a positive number");
+      else
+        p.dedup_max_ids = static_cast<size_t>(max_ids);
     }
   }
   if (const YAML::Node l = root["lateness"]) {
@@ -231,13 +232,17 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
     r.AllowKeys(e, "engine", {"workers", "batch_size"});
     int64_t workers = 0;
     if (r.Int(e, "workers", "engine", workers, false)) {
-      if (workers < 0 || workers > 256) r.Fail(e["workers"], "engine.workers", "expected 0..256");
-      else p.workers = static_cast<int>(workers);
+      if (workers < 0 || workers > 256)
+        r.Fail(e["workers"], "engine.workers", "expected 0..256");
+      else
+        p.workers = static_cast<int>(workers);
     }
     int64_t batch = static_cast<int64_t>(p.batch_size);
     if (r.Int(e, "batch_size", "engine", batch, false)) {
-      if (batch < 1 || batch > 65536) r.Fail(e["batch_size"], "engine.batch_size", "expected 1..65536");
-      else p.batch_size = static_cast<size_t>(batch);
+      if (batch < 1 || batch > 65536)
+        r.Fail(e["batch_size"], "engine.batch_size", "expected 1..65536");
+      else
+        p.batch_size = static_cast<size_t>(batch);
     }
   }
   if (const YAML::Node o = root["outputs"]) {

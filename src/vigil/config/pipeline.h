@@ -16,15 +16,15 @@ namespace vigil::config {
 // One input field as the pipeline file declares it: where to find it in the record and what
 // it must look like to be accepted.
 struct FieldSpec {
-  std::string name;       // the field's name inside Vigil (rules and features use it)
-  std::string from;       // JSON: key or dotted path (a.b.c); CSV: header column name
-  int column = -1;        // CSV without header: 0-based column index
+  std::string name;  // the field's name inside Vigil (rules and features use it)
+  std::string from;  // JSON: key or dotted path (a.b.c); CSV: header column name
+  int column = -1;   // CSV without header: 0-based column index
   FieldType type = FieldType::kString;
-  bool required = true;   // a missing required field dead-letters the record
+  bool required = true;  // a missing required field dead-letters the record
   TimeFormat time_format = TimeFormat::kIso8601;
   std::optional<double> min;  // numeric bounds, inclusive
   std::optional<double> max;
-  int line = 0;           // 1-based line in the pipeline file, for later diagnostics
+  int line = 0;  // 1-based line in the pipeline file, for later diagnostics
 };
 
 enum class InputFormat : uint8_t { kJsonl, kCsv };
@@ -38,28 +38,28 @@ struct InputSpec {
 };
 
 struct OutputSpec {
-  std::string dir;           // when set, decisions/dead letters/late go to files in it
-  std::string decisions;     // file, or "-" for stdout
-  std::string dead_letters;  // file, or "-" for stderr
-  std::string late;          // file, or "-" for stderr
-  bool include_event = true; // decisions carry the validated event's fields
+  std::string dir;            // when set, decisions/dead letters/late go to files in it
+  std::string decisions;      // file, or "-" for stdout
+  std::string dead_letters;   // file, or "-" for stderr
+  std::string late;           // file, or "-" for stderr
+  bool include_event = true;  // decisions carry the validated event's fields
 };
 
 // Pipeline is a parsed and validated pipeline file. Built once at start-up, then shared
 // read-only by all threads. Sections owned by later stages (features, rules, model,
 // decision) are kept as YAML nodes in `root` and parsed by those stages.
 struct Pipeline {
-  std::string path;         // the file it was read from ("<embedded>" for the demo)
+  std::string path;  // the file it was read from ("<embedded>" for the demo)
   std::string name;
   std::string description;
   InputSpec input;
-  size_t id_field = 0;      // indices into input.fields
+  size_t id_field = 0;  // indices into input.fields
   size_t time_field = 0;
   size_t key_field = 0;
   int64_t dedup_horizon_us = 10LL * 60 * 1000000;
   size_t dedup_max_ids = 10'000'000;
   int64_t allowed_lateness_us = 5LL * 60 * 1000000;
-  int workers = 0;          // 0: one per core
+  int workers = 0;  // 0: one per core
   size_t batch_size = 1024;
   OutputSpec outputs;
   YAML::Node root;

@@ -60,12 +60,13 @@ input:
     - {name: ts, type: timestamp}
 event: {id: id, time: when, key: id}
 )");
-  EXPECT_THAT(d, ElementsAre(
-      "bad.yaml:3:3: input.fromat: unknown key 'fromat'; expected one of: format, csv, "
-      "max_record_bytes, fields",
-      "bad.yaml:5:24: input.fields[0].type: expected one of int, float, string, bool, "
-      "timestamp, lat, lon; got 'strng'",
-      "bad.yaml:7:23: event.time: unknown field 'when': declare it under input.fields"));
+  EXPECT_THAT(
+      d, ElementsAre(
+             "bad.yaml:3:3: input.fromat: unknown key 'fromat'; expected one of: format, csv, "
+             "max_record_bytes, fields",
+             "bad.yaml:5:24: input.fields[0].type: expected one of int, float, string, bool, "
+             "timestamp, lat, lon; got 'strng'",
+             "bad.yaml:7:23: event.time: unknown field 'when': declare it under input.fields"));
 }
 
 TEST(Pipeline, ChecksEventFieldTypes) {
@@ -96,9 +97,10 @@ input:
 event: {id: id, time: ts, key: id}
 dedup: {horizon: 10 minutes}
 )");
-  EXPECT_THAT(d, ElementsAre(HasSubstr("bad.yaml:3:21: input.max_record_bytes: expected an integer"),
-                             HasSubstr("bad.yaml:6:40: input.fields[1].min: expected a finite number"),
-                             HasSubstr("bad.yaml:8:18: dedup.horizon: expected a duration")));
+  EXPECT_THAT(d,
+              ElementsAre(HasSubstr("bad.yaml:3:21: input.max_record_bytes: expected an integer"),
+                          HasSubstr("bad.yaml:6:40: input.fields[1].min: expected a finite number"),
+                          HasSubstr("bad.yaml:8:18: dedup.horizon: expected a duration")));
 }
 
 TEST(Pipeline, MissingFileIsAClearError) {
