@@ -71,6 +71,7 @@ class FileSource final : public RecordSource {
 
   uint64_t Position() const override { return position_; }
   uint64_t LinesRead() const override { return records_; }
+  uint64_t NextLine() const override { return line_; }
   const std::string& Name() const override { return name_; }
 
  private:

@@ -40,6 +40,9 @@ class RecordSource {
   virtual uint64_t Position() const = 0;
   // Records returned so far (including any before a resume offset, when known).
   virtual uint64_t LinesRead() const = 0;
+  // The 1-based line number where the next record starts (for resume positions). Sources
+  // with exactly one record per line need not override it.
+  virtual uint64_t NextLine() const { return LinesRead() + 1; }
 
   // Names the input in messages and dead letters: a path, "stdin" or "generator:card-fraud".
   virtual const std::string& Name() const = 0;

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace vigil::app {
+
+// Arguments of `vigil run` (and the parts of `vigil demo` that are shared with it).
+struct RunArgs {
+  std::string pipeline;       // -c
+  std::string input;          // --input FILE|-
+  std::string speed = "max";  // max | Nx
+  uint64_t events = 0;        // --events N (0: all)
+  std::string out_dir;        // --out DIR
+  std::string decisions;      // --decisions FILE|-
+  std::string dead_letters;   // --dead-letters FILE
+  std::string late;           // --late FILE
+  std::string summary_json;   // --summary-json FILE
+  int workers = 0;
+  bool overwrite = false;
+  bool no_event = false;      // --no-event: leave the event's fields out of decisions
+  int progress = -1;          // -1: when stderr is a terminal; 0 never; 1 always
+};
+
+struct GenerateArgs {
+  std::string scenario = "card-fraud";
+  uint64_t events = 100000;
+  uint64_t seed = 42;
+  std::string out = "-";
+  std::string format;  // jsonl | csv; default from the file extension
+  uint64_t cards = 0;
+  uint64_t merchants = 0;
+  double fraud_rate = 0.01;
+  std::string start;
+};
+
+struct DemoArgs {
+  uint64_t events = 200000;
+  uint64_t seed = 42;
+  std::string out_dir = "vigil-demo";
+  std::string speed = "max";
+  int workers = 0;
+  int progress = -1;
+};
+
+struct BenchArgs {
+  std::string pipeline;
+  std::string input;
+  int repeat = 3;
+  int workers = 0;
+  bool decisions = false;  // also serialize decisions (to /dev/null)
+};
+
+int Run(const RunArgs& args);
+int Bench(const BenchArgs& args);
+int Check(const std::string& pipeline, const std::string& input);
+int Generate(const GenerateArgs& args);
+int Demo(const DemoArgs& args);
+
+// The card-fraud pipeline compiled into the binary (examples/card-fraud.yaml).
+extern const char* const kEmbeddedCardFraudPipeline;
+
+}  // namespace vigil::app

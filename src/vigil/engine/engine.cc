@@ -1,0 +1,375 @@
+#include "vigil/engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <map>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "vigil/decode/decoder.h"
+#include "vigil/engine/dedup.h"
+#include "vigil/engine/internal/blocking_queue.h"
+#include "vigil/sink/records.h"
+
+namespace vigil::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using engine_internal::BlockingQueue;
+
+// A batch carries up to batch_size records from the router, through every worker (each
+// handles the events whose key hashes to it), to the writer. Batches are pooled.
+struct Batch {
+  uint64_t seq = 0;
+  size_t n = 0;                       // accepted events in `events`
+  std::vector<Event> events;          // capacity batch_size; the first n are valid
+  std::vector<uint16_t> owner;        // worker of event i
+  std::vector<uint32_t> line_end;     // end of event i's decision line in out[owner[i]]
+  std::vector<std::string> out;       // per worker: its decisions, serialized
+  std::vector<sink::RunSummary> worker_stats;  // per worker: decided, alerts, outcomes
+  sink::RunSummary stats;             // router: read, dead-lettered, duplicate, late
+  std::string dead;                   // dead letters, serialized by the router
+  std::string late;                   // late events, serialized by the router
+  uint64_t end_offset = 0;            // source position after this batch's last record
+  uint64_t end_line = 1;
+  int64_t watermark = 0;
+  std::atomic<int> pending{0};        // workers still to finish this batch
+
+  void Reset() {
+    n = 0;
+    for (auto& o : out) o.clear();
+    for (auto& w : worker_stats) w = {};
+    stats = {};
+    dead.clear();
+    late.clear();
+  }
+};
+
+}  // namespace
+
+struct Engine::Impl {
+  const config::Pipeline& pipeline;
+  decide::StageFactory* factory;
+  RunOptions options;
+  int workers = 1;
+  size_t batch_size = 1024;
+
+  std::vector<std::unique_ptr<Batch>> pool_storage;
+  BlockingQueue<Batch*> free_batches{1 << 16};
+  std::vector<std::unique_ptr<BlockingQueue<Batch*>>> work_queues;
+  BlockingQueue<Batch*> done{1 << 16};
+  std::atomic<bool> router_finished{false};
+  std::atomic<uint64_t> dispatched{0};
+  std::atomic<bool> abort{false};
+  std::exception_ptr router_error;
+
+  Impl(const config::Pipeline& p, decide::StageFactory* f, RunOptions o)
+      : pipeline(p), factory(f), options(std::move(o)) {
+    workers = options.workers > 0 ? options.workers
+              : pipeline.workers > 0 ? pipeline.workers
+                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    workers = std::min(workers, 1024);
+    batch_size = pipeline.batch_size;
+    const size_t pool = static_cast<size_t>(workers) * 4 + 4;
+    for (size_t i = 0; i < pool; ++i) {
+      auto b = std::make_unique<Batch>();
+      b->events.resize(batch_size);
+      b->owner.resize(batch_size);
+      b->line_end.resize(batch_size);
+      b->out.resize(static_cast<size_t>(workers));
+      b->worker_stats.resize(static_cast<size_t>(workers));
+      free_batches.Push(b.get());
+      pool_storage.push_back(std::move(b));
+    }
+    for (int w = 0; w < workers; ++w) {
+      work_queues.push_back(std::make_unique<BlockingQueue<Batch*>>(pool + 1));
+    }
+  }
+
+  bool Stopping() const {
+    return abort.load(std::memory_order_relaxed) ||
+           (options.stop && options.stop->load(std::memory_order_relaxed));
+  }
+
+  void Dispatch(Batch* b, uint64_t& seq) {
+    b->seq = seq++;
+    b->pending.store(workers, std::memory_order_release);
+    for (auto& q : work_queues) q->Push(b);
+    dispatched.store(seq, std::memory_order_release);
+  }
+
+  void Router(source::RecordSource& src) {
+    uint64_t seq = 0;
+    try {
+      RouterLoop(src, seq);
+    } catch (...) {
+      router_error = std::current_exception();
+    }
+    for (auto& q : work_queues) q->Push(nullptr);
+    router_finished.store(true, std::memory_order_release);
+    done.Push(nullptr);  // wakes the writer
+  }
+
+  void RouterLoop(source::RecordSource& src, uint64_t& seq) {
+    const std::unique_ptr<decode::Decoder> decoder = decode::MakeDecoder(pipeline);
+    Deduplicator dedup(pipeline.dedup_horizon_us, pipeline.dedup_max_ids);
+    const size_t field_count = pipeline.input.fields.size();
+    Event scratch;
+    std::vector<source::Record> records;
+    int64_t max_time = INT64_MIN;
+    int64_t watermark = INT64_MIN;
+    uint64_t read_total = options.resume_from.read;
+    const uint64_t limit = options.max_events;
+    const Clock::time_point wall0 = Clock::now();
+    int64_t time0 = INT64_MIN;
+
+    while (!Stopping()) {
+      size_t want = batch_size;
+      if (limit > 0) {
+        if (read_total >= limit) break;
+        want = static_cast<size_t>(std::min<uint64_t>(want, limit - read_total));
+      }
+      if (!src.Next(records, want)) break;
+      Batch* b = free_batches.Pop();
+      b->Reset();
+      for (const source::Record& r : records) {
+        if (decoder->WantsHeader()) {
+          ReadHeader(*decoder, src, r.text, r.line);
+          continue;
+        }
+        if (r.offset < options.replay_until) {
+          // Decided by the run being resumed: rebuild dedup and watermark state only.
+          if (r.oversize || !decoder->Decode(r.text, scratch).ok()) continue;
+          if (dedup.Seen(scratch.Id()) || scratch.time_us < watermark) continue;
+          dedup.Insert(scratch.Id(), scratch.time_us);
+          if (scratch.time_us > max_time) {
+            max_time = scratch.time_us;
+            watermark = std::max(watermark, max_time - pipeline.allowed_lateness_us);
+          }
+          continue;
+        }
+        ++read_total;
+        ++b->stats.read;
+        const sink::Position at{src.Name(), r.line, r.offset};
+        if (r.oversize) {
+          DeadLetter(*b, at, decode::Errc::kOversize, "",
+                     fmt::format("record is longer than {} bytes (input.max_record_bytes)",
+                                 pipeline.input.max_record_bytes),
+                     r.text);
+          continue;
+        }
+        decode::DecodeStatus st = decoder->Decode(r.text, scratch);
+        if (!st.ok()) {
+          DeadLetter(*b, at, st.code, st.field, st.message, r.text);
+          continue;
+        }
+        if (options.speed > 0) {
+          // Paced replay: hold each event until its event time, scaled, has come. The batch
+          // so far goes out first so decisions are not held back by the wait.
+          if (time0 == INT64_MIN) time0 = scratch.time_us;
+          const auto due = wall0 + std::chrono::microseconds(static_cast<int64_t>(
+                                       static_cast<double>(scratch.time_us - time0) / options.speed));
+          if (due > Clock::now()) {
+            b->end_offset = r.offset;
+            b->end_line = r.line;
+            b->watermark = watermark;
+            Dispatch(b, seq);
+            b = free_batches.Pop();
+            b->Reset();
+            std::this_thread::sleep_until(due);
+          }
+        }
+        if (dedup.Seen(scratch.Id())) {
+          ++b->stats.duplicate;
+          continue;
+        }
+        if (scratch.time_us < watermark) {
+          ++b->stats.late;
+          sink::AppendLate(b->late, at, scratch, watermark, r.text);
+          continue;
+        }
+        dedup.Insert(scratch.Id(), scratch.time_us);
+        if (scratch.time_us > max_time) {
+          max_time = scratch.time_us;
+          watermark = std::max(watermark, max_time - pipeline.allowed_lateness_us);
+        }
+        scratch.record = read_total;
+        const size_t i = b->n++;
+        b->owner[i] = static_cast<uint16_t>(scratch.key_hash % static_cast<uint64_t>(workers));
+        std::swap(b->events[i], scratch);  // the batch's old event becomes the next scratch
+        scratch.values.reserve(field_count);
+      }
+      b->end_offset = src.Position();
+      b->end_line = src.NextLine();
+      b->watermark = watermark;
+      Dispatch(b, seq);
+    }
+  }
+
+  void ReadHeader(decode::Decoder& decoder, source::RecordSource& src, std::string_view text,
+                  uint64_t line) {
+    decode::DecodeStatus st = decoder.ReadHeader(text);
+    if (!st.ok()) {
+      throw std::runtime_error(fmt::format("{}:{}: {}", src.Name(), line, st.message));
+    }
+  }
+
+  static void DeadLetter(Batch& b, const sink::Position& at, decode::Errc code,
+                         std::string_view field, std::string_view message, std::string_view raw) {
+    ++b.stats.dead_lettered;
+    ++b.stats.dead_by_reason[static_cast<size_t>(code)];
+    sink::AppendDeadLetter(b.dead, at, code, field, message, raw);
+  }
+
+  void Worker(int me, BlockingQueue<Batch*>& queue) {
+    std::vector<std::unique_ptr<decide::Stage>> stages = factory->MakeStages(me);
+    decide::Decision decision;
+    const bool serialize = serialize_decisions;
+    while (Batch* b = queue.Pop()) {
+      std::string& out = b->out[static_cast<size_t>(me)];
+      sink::RunSummary& stats = b->worker_stats[static_cast<size_t>(me)];
+      for (size_t i = 0; i < b->n; ++i) {
+        if (b->owner[i] != me) continue;
+        const Event& e = b->events[i];
+        decision.Reset();
+        for (auto& s : stages) s->Process(e, decision);
+        ++stats.decided;
+        ++stats.by_outcome[static_cast<size_t>(decision.outcome)];
+        if (decision.IsAlert()) ++stats.alerts;
+        if (serialize) {
+          sink::AppendDecision(out, pipeline, e, decision, options.include_event);
+          b->line_end[i] = static_cast<uint32_t>(out.size());
+        }
+      }
+      if (b->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) done.Push(b);
+    }
+  }
+
+  bool serialize_decisions = true;
+
+  // Writes one batch's outputs in source order.
+  void Write(Batch& b, Outputs& outs, std::vector<uint32_t>& cursor) {
+    if (outs.decisions) {
+      if (workers == 1) {
+        outs.decisions->Write(b.out[0]);
+      } else {
+        std::fill(cursor.begin(), cursor.end(), 0);
+        for (size_t i = 0; i < b.n; ++i) {
+          const size_t w = b.owner[i];
+          const std::string& o = b.out[w];
+          outs.decisions->Write(std::string_view(o.data() + cursor[w], b.line_end[i] - cursor[w]));
+          cursor[w] = b.line_end[i];
+        }
+      }
+    }
+    if (!b.dead.empty() && outs.dead_letters) outs.dead_letters->Write(b.dead);
+    if (!b.late.empty() && outs.late) outs.late->Write(b.late);
+  }
+
+  sink::RunSummary Run(source::RecordSource& src, Outputs& outs) {
+    serialize_decisions = outs.decisions != nullptr;
+    sink::RunSummary total = options.resume_from;
+    total.input = src.Name();
+    total.completed = false;
+    const uint64_t read_before = total.read;
+    const Clock::time_point start = Clock::now();
+
+    std::vector<std::thread> threads;
+    for (int w = 0; w < workers; ++w) {
+      threads.emplace_back([this, w] { Worker(w, *work_queues[static_cast<size_t>(w)]); });
+    }
+    threads.emplace_back([this, &src] { Router(src); });
+
+    std::map<uint64_t, Batch*> ready;
+    std::vector<uint32_t> cursor(static_cast<size_t>(workers));
+    uint64_t next = 0;
+    CommitPoint commit;
+    commit.offset = src.Position();
+    commit.next_line = src.NextLine();
+    std::exception_ptr write_error;
+    Clock::time_point last_tick = start;
+    uint64_t last_read = total.read;
+
+    auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+    auto make_commit = [&] {
+      for (auto* f : {outs.decisions.get(), outs.dead_letters.get(), outs.late.get()}) {
+        if (f) f->Flush();
+      }
+      commit.summary = total;
+      commit.summary.elapsed_seconds = options.resume_from.elapsed_seconds + elapsed();
+      commit.decisions_bytes = outs.decisions ? outs.decisions->Size() : 0;
+      commit.dead_letters_bytes = outs.dead_letters ? outs.dead_letters->Size() : 0;
+      commit.late_bytes = outs.late ? outs.late->Size() : 0;
+      if (options.on_commit) options.on_commit(commit);
+    };
+
+    for (;;) {
+      if (std::optional<Batch*> got = done.PopFor(std::chrono::milliseconds(100))) {
+        if (*got) ready.emplace((*got)->seq, *got);
+      }
+      while (!ready.empty() && ready.begin()->first == next) {
+        Batch* b = ready.begin()->second;
+        ready.erase(ready.begin());
+        if (!write_error) {
+          try {
+            Write(*b, outs, cursor);
+          } catch (...) {
+            write_error = std::current_exception();
+            abort.store(true);
+          }
+        }
+        total.Add(b->stats);
+        for (const auto& w : b->worker_stats) total.Add(w);
+        total.watermark_us = b->watermark;
+        commit.offset = b->end_offset;
+        commit.next_line = b->end_line;
+        free_batches.Push(b);
+        ++next;
+      }
+      const Clock::time_point now = Clock::now();
+      if (now - last_tick >= std::chrono::seconds(1)) {
+        const double secs = std::chrono::duration<double>(now - last_tick).count();
+        const double eps = static_cast<double>(total.read - last_read) / secs;
+        last_tick = now;
+        last_read = total.read;
+        if (!write_error) {
+          try {
+            make_commit();
+          } catch (...) {
+            write_error = std::current_exception();
+            abort.store(true);
+          }
+        }
+        if (options.on_progress) options.on_progress(total, eps);
+      }
+      if (router_finished.load(std::memory_order_acquire) &&
+          next == dispatched.load(std::memory_order_acquire)) {
+        break;
+      }
+    }
+    for (auto& t : threads) t.join();
+    if (router_error) std::rethrow_exception(router_error);
+    if (write_error) std::rethrow_exception(write_error);
+
+    total.completed = !(options.stop && options.stop->load());
+    total.elapsed_seconds = options.resume_from.elapsed_seconds + elapsed();
+    (void)read_before;
+    make_commit();
+    total.elapsed_seconds = commit.summary.elapsed_seconds;
+    return total;
+  }
+};
+
+Engine::Engine(const config::Pipeline& pipeline, decide::StageFactory* stages, RunOptions options)
+    : impl_(std::make_unique<Impl>(pipeline, stages, std::move(options))) {}
+
+Engine::~Engine() = default;
+
+sink::RunSummary Engine::Run(source::RecordSource& source, Outputs& outputs) {
+  return impl_->Run(source, outputs);
+}
+
+}  // namespace vigil::engine

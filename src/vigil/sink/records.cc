@@ -1,0 +1,140 @@
+#include "vigil/sink/records.h"
+
+#include <simdjson.h>
+
+#include "vigil/common/json.h"
+#include "vigil/common/time.h"
+
+namespace vigil::sink {
+
+namespace {
+
+void AppendValue(std::string& out, const Event& e, const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::kNull: out.append("null"); break;
+    case Value::Kind::kInt: AppendJsonNumber(out, v.i); break;
+    case Value::Kind::kFloat: AppendJsonNumber(out, v.f); break;
+    case Value::Kind::kBool: out.append(v.b ? "true" : "false"); break;
+    case Value::Kind::kString: AppendJsonString(out, e.Str(v)); break;
+    case Value::Kind::kTime:
+      out.push_back('"');
+      AppendIso8601(out, v.i);
+      out.push_back('"');
+      break;
+  }
+}
+
+void AppendPosition(std::string& out, const Position& at) {
+  out.append("{\"source\":");
+  AppendJsonString(out, at.source);
+  out.append(",\"line\":");
+  AppendJsonNumber(out, static_cast<int64_t>(at.line));
+  out.append(",\"offset\":");
+  AppendJsonNumber(out, static_cast<int64_t>(at.offset));
+}
+
+void AppendBase64(std::string& out, std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t n = static_cast<uint8_t>(in[i]) << 16 | static_cast<uint8_t>(in[i + 1]) << 8 |
+                       static_cast<uint8_t>(in[i + 2]);
+    out.push_back(kAlphabet[n >> 18]);
+    out.push_back(kAlphabet[n >> 12 & 63]);
+    out.push_back(kAlphabet[n >> 6 & 63]);
+    out.push_back(kAlphabet[n & 63]);
+  }
+  if (i < in.size()) {
+    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
+    if (i + 1 < in.size()) n |= static_cast<uint8_t>(in[i + 1]) << 8;
+    out.push_back(kAlphabet[n >> 18]);
+    out.push_back(kAlphabet[n >> 12 & 63]);
+    out.push_back(i + 1 < in.size() ? kAlphabet[n >> 6 & 63] : '=');
+    out.push_back('=');
+  }
+}
+
+// Raw input goes out as a JSON string when it is valid UTF-8, else as "raw_base64" so that
+// the output stays valid JSON and no byte of the record is lost.
+void AppendRaw(std::string& out, std::string_view raw) {
+  if (simdjson::validate_utf8(raw.data(), raw.size())) {
+    out.append(",\"raw\":");
+    AppendJsonString(out, raw);
+  } else {
+    out.append(",\"raw_base64\":\"");
+    AppendBase64(out, raw);
+    out.push_back('"');
+  }
+}
+
+}  // namespace
+
+void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
+                    const decide::Decision& d, bool include_event) {
+  out.append("{\"event_id\":");
+  AppendJsonString(out, e.Id());
+  out.append(",\"key\":");
+  AppendJsonString(out, e.Key());
+  out.append(",\"event_time\":\"");
+  AppendIso8601(out, e.time_us);
+  out.append("\",\"outcome\":\"");
+  out.append(decide::OutcomeName(d.outcome));
+  out.append("\",\"score\":");
+  AppendJsonNumber(out, d.score);
+  out.append(",\"reasons\":[");
+  for (size_t i = 0; i < d.reasons.size(); ++i) {
+    if (i) out.push_back(',');
+    out.append("{\"code\":");
+    AppendJsonString(out, d.reasons[i].code);
+    out.append(",\"detail\":");
+    AppendJsonString(out, d.reasons[i].detail);
+    out.push_back('}');
+  }
+  out.append("],\"record\":");
+  AppendJsonNumber(out, static_cast<int64_t>(e.record));
+  if (include_event) {
+    out.append(",\"event\":{");
+    for (size_t i = 0; i < p.input.fields.size(); ++i) {
+      if (i) out.push_back(',');
+      AppendJsonString(out, p.input.fields[i].name);
+      out.push_back(':');
+      AppendValue(out, e, e.values[i]);
+    }
+    out.push_back('}');
+  }
+  out.append("}\n");
+}
+
+void AppendDeadLetter(std::string& out, const Position& at, decode::Errc reason,
+                      std::string_view field, std::string_view message, std::string_view raw) {
+  AppendPosition(out, at);
+  out.append(",\"reason\":\"");
+  out.append(decode::ErrcName(reason));
+  out.append("\",\"field\":");
+  if (field.empty()) {
+    out.append("null");
+  } else {
+    AppendJsonString(out, field);
+  }
+  out.append(",\"message\":");
+  AppendJsonString(out, message);
+  AppendRaw(out, raw);
+  out.append("}\n");
+}
+
+void AppendLate(std::string& out, const Position& at, const Event& e, int64_t watermark_us,
+                std::string_view raw) {
+  AppendPosition(out, at);
+  out.append(",\"reason\":\"late\",\"event_id\":");
+  AppendJsonString(out, e.Id());
+  out.append(",\"event_time\":\"");
+  AppendIso8601(out, e.time_us);
+  out.append("\",\"watermark\":\"");
+  AppendIso8601(out, watermark_us);
+  out.push_back('"');
+  AppendRaw(out, raw);
+  out.append("}\n");
+}
+
+}  // namespace vigil::sink

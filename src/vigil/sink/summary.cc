@@ -1,0 +1,76 @@
+#include "vigil/sink/summary.h"
+
+#include <fmt/format.h>
+
+#include "vigil/common/json.h"
+#include "vigil/common/time.h"
+
+namespace vigil::sink {
+
+void RunSummary::Add(const RunSummary& o) {
+  read += o.read;
+  decided += o.decided;
+  dead_lettered += o.dead_lettered;
+  duplicate += o.duplicate;
+  late += o.late;
+  alerts += o.alerts;
+  for (size_t i = 0; i < by_outcome.size(); ++i) by_outcome[i] += o.by_outcome[i];
+  for (size_t i = 0; i < dead_by_reason.size(); ++i) dead_by_reason[i] += o.dead_by_reason[i];
+}
+
+std::string SummaryJson(const RunSummary& s) {
+  std::string out = fmt::format(
+      "{{\"read\":{},\"decided\":{},\"dead_lettered\":{},\"duplicate\":{},\"late\":{},"
+      "\"alerts\":{},\"events_per_second\":{},\"elapsed_seconds\":{:.3f},\"reconciled\":{},"
+      "\"completed\":{},\"outcomes\":{{",
+      s.read, s.decided, s.dead_lettered, s.duplicate, s.late, s.alerts,
+      static_cast<int64_t>(s.EventsPerSecond()), s.elapsed_seconds, s.Reconciles(),
+      s.completed);
+  for (int i = 0; i < decide::kOutcomeCount; ++i) {
+    out += fmt::format("{}\"{}\":{}", i ? "," : "", decide::OutcomeName(decide::Outcome(i)),
+                       s.by_outcome[i]);
+  }
+  out += "},\"dead_letter_reasons\":{";
+  bool first = true;
+  for (int i = 1; i < decode::kErrcCount; ++i) {
+    if (!s.dead_by_reason[i]) continue;
+    out += fmt::format("{}\"{}\":{}", first ? "" : ",", decode::ErrcName(decode::Errc(i)),
+                       s.dead_by_reason[i]);
+    first = false;
+  }
+  out += "},\"input\":";
+  AppendJsonString(out, s.input);
+  out += "}\n";
+  return out;
+}
+
+std::string SummaryText(const RunSummary& s) {
+  std::string out = fmt::format(
+      "vigil: {} {} records in {:.2f}s ({:.0f} events/s)\n"
+      "  decided        {:>12}  (approve {}, review {}, block {})\n"
+      "  alerts         {:>12}\n"
+      "  dead-lettered  {:>12}\n"
+      "  duplicate      {:>12}\n"
+      "  late           {:>12}\n",
+      s.completed ? "read" : "stopped after", s.read, s.elapsed_seconds, s.EventsPerSecond(),
+      s.decided, s.by_outcome[0], s.by_outcome[1], s.by_outcome[2], s.alerts, s.dead_lettered,
+      s.duplicate, s.late);
+  for (int i = 1; i < decode::kErrcCount; ++i) {
+    if (s.dead_by_reason[i]) {
+      out += fmt::format("    {:<14} {:>10}\n", decode::ErrcName(decode::Errc(i)),
+                         s.dead_by_reason[i]);
+    }
+  }
+  out += fmt::format("  counters {}: read = decided + dead-lettered + duplicate + late\n",
+                     s.Reconciles() ? "reconcile" : "DO NOT RECONCILE");
+  return out;
+}
+
+std::string ProgressLine(const RunSummary& s, double eps) {
+  std::string wm = s.watermark_us > 0 ? FormatIso8601(s.watermark_us).substr(0, 19) : "-";
+  return fmt::format("{:>12} events  {:>10.0f} ev/s  alerts {:<8} dead {:<6} dup {:<6} late {:<6} "
+                     "watermark {}",
+                     s.read, eps, s.alerts, s.dead_lettered, s.duplicate, s.late, wm);
+}
+
+}  // namespace vigil::sink

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "vigil/decide/decision.h"
+#include "vigil/decode/errc.h"
+
+namespace vigil::sink {
+
+// Counters of one run. Every record read ends in exactly one of decided, dead_lettered,
+// duplicate or late, so `read == decided + dead_lettered + duplicate + late` always holds
+// (Reconciles()). A plain value: copy it to publish a snapshot.
+struct RunSummary {
+  uint64_t read = 0;
+  uint64_t decided = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t duplicate = 0;
+  uint64_t late = 0;
+  uint64_t alerts = 0;
+  std::array<uint64_t, decide::kOutcomeCount> by_outcome{};
+  std::array<uint64_t, decode::kErrcCount> dead_by_reason{};
+  double elapsed_seconds = 0;
+  int64_t watermark_us = 0;
+  std::string input;
+  bool completed = false;  // false when interrupted (signal, --events cut-off is still complete)
+
+  bool Reconciles() const { return read == decided + dead_lettered + duplicate + late; }
+  double EventsPerSecond() const { return elapsed_seconds > 0 ? read / elapsed_seconds : 0; }
+  void Add(const RunSummary& other);
+};
+
+// The summary as one JSON object with integer keys read, decided, dead_lettered, duplicate,
+// late, alerts, and events_per_second, outcomes and dead-letter reasons.
+std::string SummaryJson(const RunSummary& s);
+// The summary for people, several lines.
+std::string SummaryText(const RunSummary& s);
+// One progress line (no newline) for a terminal.
+std::string ProgressLine(const RunSummary& s, double events_per_second);
+
+}  // namespace vigil::sink

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""End-to-end scenarios that need more than one command: crash and resume, stdin, signals.
+
+Usage: scenarios.py VIGIL SCENARIO. Each scenario asserts exact outputs and reconciled
+counters, and stops by itself within its time bound.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+PIPELINE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "card-fraud.yaml")
+PIPELINE_CSV = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "card-fraud.csv.yaml")
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def run(vigil, *args, **kw):
+    return subprocess.run([vigil, *args], capture_output=True, timeout=kw.pop("timeout", 200), **kw)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def summary(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def counters(s):
+    return {k: s[k] for k in ("read", "decided", "dead_lettered", "duplicate", "late", "alerts")}
+
+
+def make_input(vigil, tmp, events, fmt="jsonl"):
+    """Generated traffic plus a sprinkling of bad, duplicated and late records."""
+    clean = os.path.join(tmp, f"clean.{fmt}")
+    r = run(vigil, "generate", "--events", str(events), "--seed", "7", "--out", clean)
+    check(r.returncode == 0, f"generate failed: {r.stderr.decode()}")
+    lines = read(clean).split(b"\n")
+    out = []
+    for i, line in enumerate(lines):
+        if not line:
+            continue
+        out.append(line)
+        if fmt == "jsonl" and i > 0 and i % 997 == 0:
+            out.append(b'{"event_id": broken')              # parse error
+            out.append(line)                                # duplicate
+            out.append(line.replace(b'"amount":', b'"amount":-'))  # below min, dup id anyway
+    path = os.path.join(tmp, f"input.{fmt}")
+    with open(path, "wb") as f:
+        f.write(b"\n".join(out) + b"\n")
+    return path
+
+
+def wait_for_progress(state_path, proc, min_read, timeout=60):
+    """Waits until the run has committed at least min_read records; returns that count."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        check(proc.poll() is None, "the run finished before it could be interrupted; "
+              "raise the event count")
+        try:
+            with open(state_path) as f:
+                st = json.load(f)
+            if st["read"] >= min_read and not st["completed"]:
+                return st["read"]
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    raise Failure("no commit point appeared in time")
+
+
+def clean_run(vigil, tmp, inp, pipeline=PIPELINE):
+    out = os.path.join(tmp, "clean-out")
+    r = run(vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet")
+    check(r.returncode == 0, f"clean run failed: {r.stderr.decode()}")
+    return out
+
+
+def compare_outputs(a, b):
+    for name in ("decisions.jsonl", "dead_letters.jsonl", "late.jsonl"):
+        x, y = read(os.path.join(a, name)), read(os.path.join(b, name))
+        check(x == y, f"{name} differs after resume: {len(x)} vs {len(y)} bytes")
+    sa, sb = summary(os.path.join(a, "summary.json")), summary(os.path.join(b, "summary.json"))
+    check(counters(sa) == counters(sb), f"counters differ: {counters(sa)} vs {counters(sb)}")
+    check(sb["reconciled"] and sb["completed"], f"resumed summary: {sb}")
+
+
+def interrupted_then_resumed(vigil, tmp, inp, sig, pipeline=PIPELINE, events_note=""):
+    ref = clean_run(vigil, tmp, inp, pipeline)
+    out = os.path.join(tmp, "crash-out")
+    # Paced so the kill lands mid-file: the whole input spans weeks of event time.
+    cmd = [vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet", "--speed", "2000000x"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        done = wait_for_progress(os.path.join(out, "run-state.json"), proc, 1)
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if sig == signal.SIGINT:
+        check(proc.returncode == 130, f"interrupted run exited {proc.returncode}")
+    r = subprocess.run(cmd[:-2], capture_output=True, timeout=200)  # same command, full speed
+    check(r.returncode == 0, f"resumed run failed: {r.stderr.decode()}")
+    check(b"resuming" in r.stderr, f"the second run did not resume: {r.stderr.decode()}")
+    compare_outputs(ref, out)
+    return done
+
+
+def scenario_resume_after_kill(vigil, tmp):
+    inp = make_input(vigil, tmp, 60000)
+    done = interrupted_then_resumed(vigil, tmp, inp, signal.SIGKILL)
+    print(f"killed after {done} committed records; resumed output equals the clean run")
+
+
+def scenario_sigint_then_resume(vigil, tmp):
+    inp = make_input(vigil, tmp, 60000)
+    interrupted_then_resumed(vigil, tmp, inp, signal.SIGINT)
+
+
+def scenario_resume_csv_header(vigil, tmp):
+    clean = os.path.join(tmp, "in.csv")
+    r = run(vigil, "generate", "--events", "60000", "--seed", "3", "--out", clean)
+    check(r.returncode == 0, r.stderr.decode())
+    interrupted_then_resumed(vigil, tmp, clean, signal.SIGKILL, PIPELINE_CSV)
+
+
+def scenario_stdin_pipe(vigil, tmp):
+    inp = make_input(vigil, tmp, 5000)
+    ref = clean_run(vigil, tmp, inp)
+    with open(inp, "rb") as f:
+        r = subprocess.run([vigil, "run", "-c", PIPELINE, "--input", "-", "--quiet",
+                            "--dead-letters", os.path.join(tmp, "dl.jsonl"),
+                            "--late", os.path.join(tmp, "late.jsonl"),
+                            "--summary-json", os.path.join(tmp, "s.json")],
+                           stdin=f, capture_output=True, timeout=100)
+    check(r.returncode == 0, r.stderr.decode())
+    check(r.stdout == read(os.path.join(ref, "decisions.jsonl")), "stdout decisions differ")
+    dl_ref = read(os.path.join(ref, "dead_letters.jsonl")).replace(inp.encode(), b"stdin")
+    check(read(os.path.join(tmp, "dl.jsonl")) == dl_ref, "dead letters differ")
+    s = summary(os.path.join(tmp, "s.json"))
+    check(counters(s) == counters(summary(os.path.join(ref, "summary.json"))), f"{s}")
+    check(s["dead_lettered"] > 0 and s["duplicate"] > 0, f"test input lacks bad records: {s}")
+
+
+def scenario_generate_then_run(vigil, tmp):
+    for fmt, pipeline in (("jsonl", PIPELINE), ("csv", PIPELINE_CSV)):
+        path = os.path.join(tmp, f"g.{fmt}")
+        r = run(vigil, "generate", "--events", "20000", "--seed", "11", "--out", path)
+        check(r.returncode == 0, r.stderr.decode())
+        out = os.path.join(tmp, f"out-{fmt}")
+        r = run(vigil, "run", "-c", pipeline, "--input", path, "--out", out, "--quiet")
+        check(r.returncode == 0, r.stderr.decode())
+        s = summary(os.path.join(out, "summary.json"))
+        check(s["read"] == 20000 and s["decided"] == 20000 and s["dead_lettered"] == 0,
+              f"{fmt}: generated data must decode cleanly: {s}")
+        lines = read(os.path.join(out, "decisions.jsonl")).splitlines()
+        check(len(lines) == 20000, f"{fmt}: {len(lines)} decisions")
+        d = json.loads(lines[0])
+        for key in ("event_id", "outcome", "score", "reasons"):
+            check(key in d, f"decision lacks {key}: {d}")
+
+
+def scenario_demo(vigil, tmp):
+    out = os.path.join(tmp, "demo")
+    r = run(vigil, "demo", "--events", "30000", "--out", out, "--progress")
+    check(r.returncode == 0, r.stderr.decode())
+    err = r.stderr.decode()
+    check("events/s" in err and "counters reconcile" in err, f"demo output: {err}")
+    s = summary(os.path.join(out, "summary.json"))
+    check(s["read"] == 30000 and s["reconciled"], f"{s}")
+    check(len(read(os.path.join(out, "decisions.jsonl")).splitlines()) == s["decided"], "lines")
+
+
+def scenario_refuses_completed_dir(vigil, tmp):
+    inp = make_input(vigil, tmp, 2000)
+    out = clean_run(vigil, tmp, inp)
+    before = read(os.path.join(out, "decisions.jsonl"))
+    r = run(vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--quiet")
+    check(r.returncode == 2, f"exit {r.returncode}")
+    check(b"completed run" in r.stderr and b"--overwrite" in r.stderr, r.stderr.decode())
+    check(read(os.path.join(out, "decisions.jsonl")) == before, "outputs were touched")
+    r = run(vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--quiet", "--overwrite")
+    check(r.returncode == 0 and read(os.path.join(out, "decisions.jsonl")) == before,
+          "--overwrite must redo the run and give the same output")
+
+
+def main():
+    vigil, name = os.path.abspath(sys.argv[1]), sys.argv[2]
+    fn = globals().get(f"scenario_{name}")
+    if not fn:
+        sys.exit(f"unknown scenario {name}")
+    tmp = tempfile.mkdtemp(prefix=f"vigil-{name}-")
+    try:
+        fn(vigil, tmp)
+    except Failure as e:
+        print(f"FAIL {name}: {e}")
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"ok {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
