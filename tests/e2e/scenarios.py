@@ -98,14 +98,27 @@ def compare_outputs(a, b):
     check(sb["reconciled"] and sb["completed"], f"resumed summary: {sb}")
 
 
-def interrupted_then_resumed(vigil, tmp, inp, sig, pipeline=PIPELINE, events_note=""):
+def event_time_span(path):
+    """Seconds of event time between the first and last record of a generated file."""
+    from datetime import datetime
+    with open(path) as f:
+        lines = [l for l in f.read().splitlines() if l.startswith(("{\"event_id\"", "tx-"))]
+    def ts(line):
+        text = json.loads(line)["ts"] if line.startswith("{") else line.split(",")[1]
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return ts(lines[-1]) - ts(lines[0])
+
+
+def interrupted_then_resumed(vigil, tmp, inp, sig, pipeline=PIPELINE):
     ref = clean_run(vigil, tmp, inp, pipeline)
     out = os.path.join(tmp, "crash-out")
-    # Paced so the kill lands mid-file: the whole input spans weeks of event time.
-    cmd = [vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet", "--speed", "2000000x"]
+    # Paced so the whole input takes ~6 s: the interruption lands mid-file.
+    speed = f"{event_time_span(inp) / 6:.0f}x"
+    cmd = [vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet", "--speed", speed]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        done = wait_for_progress(os.path.join(out, "run-state.json"), proc, 1)
+        done = wait_for_progress(os.path.join(out, "run-state.json"), proc, 1000)
+        time.sleep(0.5)  # and a little past the commit point, so the cut is mid-batch
         proc.send_signal(sig)
         proc.wait(timeout=60)
     finally:

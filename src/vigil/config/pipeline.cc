@@ -260,14 +260,25 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
 }  // namespace
 
 Pipeline LoadPipelineText(const std::string& text, const std::string& path) {
+  // Besides ParserException for malformed text, yaml-cpp throws other YAML::Exception kinds
+  // from node access on unexpected shapes (BadSubscript for `csv: x` then csv["header"], ...).
+  // Whatever it throws leaves here as a ConfigError naming the place.
+  auto error = [&path](const YAML::Exception& e, const char* what) {
+    if (e.mark.line < 0) return ConfigError({fmt::format("{}: {}: {}", path, what, e.msg)});
+    return ConfigError({fmt::format("{}:{}:{}: {}: {}", path, e.mark.line + 1, e.mark.column + 1,
+                                    what, e.msg)});
+  };
   YAML::Node root;
   try {
     root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError({fmt::format("{}:{}:{}: invalid YAML: {}", path, e.mark.line + 1,
-                                   e.mark.column + 1, e.msg)});
+  } catch (const YAML::Exception& e) {
+    throw error(e, "invalid YAML");
   }
-  return Parse(root, path);
+  try {
+    return Parse(root, path);
+  } catch (const YAML::Exception& e) {
+    throw error(e, "unexpected YAML structure");
+  }
 }
 
 Pipeline LoadPipelineFile(const std::string& path) {

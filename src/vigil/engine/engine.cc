@@ -152,7 +152,6 @@ struct Engine::Impl {
           continue;
         }
         ++read_total;
-        ++b->stats.read;
         const sink::Position at{src.Name(), r.line, r.offset};
         if (r.oversize) {
           DeadLetter(*b, at, decode::Errc::kOversize, "",
@@ -166,6 +165,8 @@ struct Engine::Impl {
           DeadLetter(*b, at, st.code, st.field, st.message, r.text);
           continue;
         }
+        // Counted only now: pacing below may close this batch before the record, and a
+        // batch's counters must cover exactly the records before its end offset.
         if (options.speed > 0) {
           // Paced replay: hold each event until its event time, scaled, has come. The batch
           // so far goes out first so decisions are not held back by the wait.
@@ -182,6 +183,7 @@ struct Engine::Impl {
             std::this_thread::sleep_until(due);
           }
         }
+        ++b->stats.read;
         if (dedup.Seen(scratch.Id())) {
           ++b->stats.duplicate;
           continue;
@@ -219,6 +221,7 @@ struct Engine::Impl {
 
   static void DeadLetter(Batch& b, const sink::Position& at, decode::Errc code,
                          std::string_view field, std::string_view message, std::string_view raw) {
+    ++b.stats.read;
     ++b.stats.dead_lettered;
     ++b.stats.dead_by_reason[static_cast<size_t>(code)];
     sink::AppendDeadLetter(b.dead, at, code, field, message, raw);

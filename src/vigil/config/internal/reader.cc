@@ -1,6 +1,8 @@
 #include "vigil/config/internal/reader.h"
 
+#include <algorithm>
 #include <charconv>
+#include <tuple>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -18,10 +20,11 @@ std::string Join(const std::string& where, const char* key) {
 void Reader::Fail(const YAML::Node& at, const std::string& where, const std::string& what) {
   const YAML::Mark m = at.Mark();
   if (m.line >= 0) {
-    diagnostics_.push_back(fmt::format("{}:{}:{}: {}: {}", path_, m.line + 1, m.column + 1,
-                                       where.empty() ? "pipeline" : where, what));
+    diagnostics_.push_back({m.line, m.column,
+                            fmt::format("{}:{}:{}: {}: {}", path_, m.line + 1, m.column + 1,
+                                        where.empty() ? "pipeline" : where, what)});
   } else {
-    diagnostics_.push_back(fmt::format("{}: {}: {}", path_, where, what));
+    diagnostics_.push_back({-1, -1, fmt::format("{}: {}: {}", path_, where, what)});
   }
 }
 
@@ -118,7 +121,15 @@ bool Reader::Bool(const YAML::Node& map, const char* key, const std::string& whe
 }
 
 void Reader::Throw() {
-  if (!diagnostics_.empty()) throw config::ConfigError(std::move(diagnostics_));
+  if (diagnostics_.empty()) return;
+  std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                   });
+  std::vector<std::string> lines;
+  for (auto& d : diagnostics_) lines.push_back(std::move(d.text));
+  diagnostics_.clear();
+  throw config::ConfigError(std::move(lines));
 }
 
 }  // namespace vigil::config_internal

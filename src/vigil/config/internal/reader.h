@@ -33,14 +33,19 @@ class Reader {
             bool required);
 
   bool ok() const { return diagnostics_.empty(); }
-  // Throws ConfigError with everything collected, if anything was.
+  // Throws ConfigError with everything collected, in file order, if anything was.
   void Throw();
 
  private:
   std::optional<YAML::Node> Get(const YAML::Node& map, const char* key, const std::string& where,
                                 bool required);
+  struct Diagnostic {
+    int line;  // 0-based; -1 when unknown
+    int column;
+    std::string text;
+  };
   std::string path_;
-  std::vector<std::string> diagnostics_;
+  std::vector<Diagnostic> diagnostics_;
 };
 
 }  // namespace vigil::config_internal
