@@ -23,6 +23,8 @@ inline void AppendJsonString(std::string& out, std::string_view s) {
       case '\n': out.append("\\n"); break;
       case '\r': out.append("\\r"); break;
       case '\t': out.append("\\t"); break;
+      case '\b': out.append("\\b"); break;
+      case '\f': out.append("\\f"); break;
       default:
         out.append("\\u00");
         out.push_back(kHex[c >> 4]);

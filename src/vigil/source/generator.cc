@@ -1,5 +1,7 @@
 #include "vigil/source/generator.h"
 
+#include "vigil/common/json.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -1240,46 +1242,6 @@ std::optional<TextFormat> ParseTextFormat(std::string_view name) {
   return std::nullopt;
 }
 
-void AppendJsonString(std::string_view s, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  size_t plain = 0;  // start of the run of bytes that need no escape
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char ch = static_cast<unsigned char>(s[i]);
-    if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
-    out.append(s.data() + plain, i - plain);
-    plain = i + 1;
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        out += "\\u00";
-        out += kHex[ch >> 4];
-        out += kHex[ch & 15];
-    }
-  }
-  out.append(s.data() + plain, s.size() - plain);
-  out += '"';
-}
 
 void AppendCsvField(std::string_view s, std::string& out) {
   if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
@@ -1301,29 +1263,29 @@ std::string_view CsvHeader() {
 
 void AppendJsonLine(const CardTxn& txn, std::string& out) {
   out += "{\"event_id\":";
-  AppendJsonString(txn.event_id, out);
+  AppendJsonString(out, txn.event_id);
   out += ",\"ts\":\"";
   AppendIsoMillis(out, txn.ts_us);
   out += "\",\"card_id\":";
-  AppendJsonString(txn.card_id, out);
+  AppendJsonString(out, txn.card_id);
   out += ",\"account_id\":";
-  AppendJsonString(txn.account_id, out);
+  AppendJsonString(out, txn.account_id);
   out += ",\"merchant_id\":";
-  AppendJsonString(txn.merchant_id, out);
+  AppendJsonString(out, txn.merchant_id);
   out += ",\"mcc\":\"";
   AppendZeroPadded(out, txn.mcc, 4);
   out += "\",\"amount\":";
   AppendFixed(out, txn.amount_cents, 2);
   out += ",\"currency\":";
-  AppendJsonString(txn.currency, out);
+  AppendJsonString(out, txn.currency);
   out += ",\"country\":";
-  AppendJsonString(txn.country, out);
+  AppendJsonString(out, txn.country);
   out += ",\"lat\":";
   AppendFixed(out, txn.lat_e4, 4);
   out += ",\"lon\":";
   AppendFixed(out, txn.lon_e4, 4);
   out += ",\"device_id\":";
-  AppendJsonString(txn.device_id, out);
+  AppendJsonString(out, txn.device_id);
   out += ",\"channel\":\"";
   out += ChannelName(txn.channel);
   out += "\",\"is_fraud\":";

@@ -120,10 +120,8 @@ void AppendCsvRow(const CardTxn& txn, std::string& out);
 // The CSV header row, '\n'-terminated.
 std::string_view CsvHeader();
 
-// The escapers the writers use, exposed for other writers and tests.
-// Appends `s` as a JSON string literal (quotes included; ", \ and control bytes escaped).
-void AppendJsonString(std::string_view s, std::string& out);
-// Appends `s` as a CSV field, quoted (with "" for ") only if it holds , " CR or LF.
+// The CSV escaper the writer uses, exposed for other writers and tests (JSON strings use
+// common/json.h). Appends `s` as a CSV field, quoted (with "" for ") only if it holds , " CR or LF.
 void AppendCsvField(std::string_view s, std::string& out);
 
 // Writes `options.events` records to `path` ("-" is standard output), CSV with a header.

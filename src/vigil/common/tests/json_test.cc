@@ -3,6 +3,7 @@
 #include <limits>
 
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 namespace vigil {
 namespace {
@@ -21,6 +22,20 @@ TEST(Json, NumbersRoundTripAndNonFiniteIsNull) {
   out += ' ';
   AppendJsonNumber(out, int64_t{-42});
   EXPECT_EQ(out, "0.1 null -42");
+}
+
+TEST(Json, EscaperRoundTripsThroughAParser) {
+  const std::string nasty = std::string("q\"b\\s/n\nr\rt\tb\bf\fz") + '\x01' + '\x1f' + "\xc3\xa9";
+  std::string json = "{\"k\":";
+  AppendJsonString(json, nasty);
+  json += "}";
+  EXPECT_NE(json.find("\\u0001"), std::string::npos);
+  EXPECT_NE(json.find("\\u001f"), std::string::npos);
+  EXPECT_NE(json.find("q\\\"b\\\\s/n\\nr\\rt\\tb\\bf\\fz"), std::string::npos) << json;
+  simdjson::dom::parser parser;
+  std::string_view back;
+  ASSERT_EQ(parser.parse(json)["k"].get(back), simdjson::SUCCESS) << json;
+  EXPECT_EQ(back, nasty);
 }
 
 }  // namespace
