@@ -21,7 +21,7 @@ int Bench(const BenchArgs& a) {
   }
   source::FileOptions fo;
   fo.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
-                                                                   : source::Framing::kLines;
+                                                                  : source::Framing::kLines;
   fo.max_record_bytes = pipeline.input.max_record_bytes;
   std::vector<double> secs;
   sink::RunSummary last;
@@ -47,10 +47,10 @@ int Bench(const BenchArgs& a) {
       "{\"input\":\"%s\",\"records\":%llu,\"bytes\":%lld,\"runs\":%zu,\"best_seconds\":%.4f,"
       "\"median_seconds\":%.4f,\"events_per_second\":%.0f,\"mb_per_second\":%.1f,"
       "\"decisions_serialized\":%s,\"reconciled\":%s}\n",
-      a.input.c_str(), static_cast<unsigned long long>(last.read), static_cast<long long>(st.st_size),
-      secs.size(), best, median, static_cast<double>(last.read) / best,
-      static_cast<double>(st.st_size) / best / 1e6, a.decisions ? "true" : "false",
-      last.Reconciles() ? "true" : "false");
+      a.input.c_str(), static_cast<unsigned long long>(last.read),
+      static_cast<long long>(st.st_size), secs.size(), best, median,
+      static_cast<double>(last.read) / best, static_cast<double>(st.st_size) / best / 1e6,
+      a.decisions ? "true" : "false", last.Reconciles() ? "true" : "false");
   return 0;
 }
 

@@ -18,8 +18,8 @@ struct RunArgs {
   std::string summary_json;   // --summary-json FILE
   int workers = 0;
   bool overwrite = false;
-  bool no_event = false;      // --no-event: leave the event's fields out of decisions
-  int progress = -1;          // -1: when stderr is a terminal; 0 never; 1 always
+  bool no_event = false;  // --no-event: leave the event's fields out of decisions
+  int progress = -1;      // -1: when stderr is a terminal; 0 never; 1 always
 };
 
 struct GenerateArgs {

@@ -20,8 +20,8 @@ int Generate(const GenerateArgs& a) {
   if (!a.start.empty()) {
     const auto t = ParseIso8601(a.start);
     if (!t) {
-      throw std::invalid_argument(
-          fmt::format("--start: expected an ISO-8601 time like 2026-01-01T00:00:00Z; got '{}'", a.start));
+      throw std::invalid_argument(fmt::format(
+          "--start: expected an ISO-8601 time like 2026-01-01T00:00:00Z; got '{}'", a.start));
     }
     o.start_us = *t;
   }

@@ -23,10 +23,11 @@ constexpr const char* kAbout =
     "130 interrupted (outputs are consistent and the run resumes with the same command).";
 
 void AddProgressFlags(CLI::App* cmd, int& progress) {
-  cmd->add_flag_callback("--progress", [&progress] { progress = 1; },
-                         "Show the live progress line even when stderr is not a terminal");
-  cmd->add_flag_callback("--quiet", [&progress] { progress = 0; },
-                         "No progress line (the summary is still printed)");
+  cmd->add_flag_callback(
+      "--progress", [&progress] { progress = 1; },
+      "Show the live progress line even when stderr is not a terminal");
+  cmd->add_flag_callback(
+      "--quiet", [&progress] { progress = 0; }, "No progress line (the summary is still printed)");
 }
 
 }  // namespace
@@ -41,9 +42,10 @@ int main(int argc, char** argv) {
   CLI::App* run_cmd = app.add_subcommand("run", "Run a pipeline over a file or stdin");
   run_cmd->add_option("-c,--pipeline", run.pipeline, "Pipeline file (YAML)")->required();
   run_cmd->add_option("-i,--input", run.input, "Input file, or - for stdin")->required();
-  run_cmd->add_option("--speed", run.speed,
-                      "max (as fast as possible) or Nx: replay paced at N times event time, "
-                      "e.g. 1x real time, 60x a minute per second")
+  run_cmd
+      ->add_option("--speed", run.speed,
+                   "max (as fast as possible) or Nx: replay paced at N times event time, "
+                   "e.g. 1x real time, 60x a minute per second")
       ->default_val("max");
   run_cmd->add_option("--events", run.events, "Stop after N records (0: all)")->default_val(0);
   run_cmd->add_option("-o,--out", run.out_dir,
@@ -59,7 +61,9 @@ int main(int argc, char** argv) {
                       "Late-event file. Default: DIR/late.jsonl with --out, else stderr");
   run_cmd->add_option("--summary-json", run.summary_json,
                       "Also write the run summary as JSON to FILE (- for stdout)");
-  run_cmd->add_option("-w,--workers", run.workers, "Worker threads (0: engine.workers or one per core)")
+  run_cmd
+      ->add_option("-w,--workers", run.workers,
+                   "Worker threads (0: engine.workers or one per core)")
       ->default_val(0);
   run_cmd->add_flag("--overwrite", run.overwrite,
                     "Start afresh in --out DIR even if it holds an earlier run");
@@ -76,7 +80,8 @@ int main(int argc, char** argv) {
   vigil::app::GenerateArgs gen;
   CLI::App* gen_cmd = app.add_subcommand(
       "generate", "Write synthetic, labelled events (realistic card traffic with injected fraud)");
-  gen_cmd->add_option("--scenario", gen.scenario, "Scenario: card-fraud")->default_val("card-fraud");
+  gen_cmd->add_option("--scenario", gen.scenario, "Scenario: card-fraud")
+      ->default_val("card-fraud");
   gen_cmd->add_option("-n,--events", gen.events, "Number of events")->default_val(100000);
   gen_cmd->add_option("--seed", gen.seed, "Random seed: the same seed gives the same bytes")
       ->default_val(42);
@@ -88,7 +93,8 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--fraud-rate", gen.fraud_rate, "Share of events in injected fraud patterns")
       ->default_val(0.01)
       ->check(CLI::Range(0.0, 0.5));
-  gen_cmd->add_option("--start", gen.start, "First event time, ISO-8601 (default 2026-01-01T00:00:00Z)");
+  gen_cmd->add_option("--start", gen.start,
+                      "First event time, ISO-8601 (default 2026-01-01T00:00:00Z)");
 
   vigil::app::DemoArgs demo;
   CLI::App* demo_cmd = app.add_subcommand(
@@ -98,7 +104,8 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--seed", demo.seed, "Generator seed")->default_val(42);
   demo_cmd->add_option("-o,--out", demo.out_dir, "Where the demo writes its outputs")
       ->default_val("vigil-demo");
-  demo_cmd->add_option("--speed", demo.speed, "max or Nx (paced by event time)")->default_val("max");
+  demo_cmd->add_option("--speed", demo.speed, "max or Nx (paced by event time)")
+      ->default_val("max");
   demo_cmd->add_option("-w,--workers", demo.workers, "Worker threads (0: one per core)")
       ->default_val(0);
   AddProgressFlags(demo_cmd, demo.progress);
@@ -107,7 +114,9 @@ int main(int argc, char** argv) {
   CLI::App* bench_cmd = app.add_subcommand(
       "bench", "Measure pipeline throughput over a file (prints one JSON line; see bench/)");
   bench_cmd->add_option("-c,--pipeline", bench.pipeline, "Pipeline file (YAML)")->required();
-  bench_cmd->add_option("-i,--input", bench.input, "Input file")->required()->check(CLI::ExistingFile);
+  bench_cmd->add_option("-i,--input", bench.input, "Input file")
+      ->required()
+      ->check(CLI::ExistingFile);
   bench_cmd->add_option("--repeat", bench.repeat, "Runs; best and median are reported")
       ->default_val(3)
       ->check(CLI::Range(1, 100));

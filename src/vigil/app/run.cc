@@ -88,8 +88,10 @@ int Run(const RunArgs& a) {
     if (!configured.empty()) return configured;
     return std::string(fallback);
   };
-  const std::string decisions_path = pick(a.decisions, "decisions.jsonl", pipeline.outputs.decisions, "-");
-  const std::string dead_path = pick(a.dead_letters, "dead_letters.jsonl", pipeline.outputs.dead_letters, "stderr");
+  const std::string decisions_path =
+      pick(a.decisions, "decisions.jsonl", pipeline.outputs.decisions, "-");
+  const std::string dead_path =
+      pick(a.dead_letters, "dead_letters.jsonl", pipeline.outputs.dead_letters, "stderr");
   const std::string late_path = pick(a.late, "late.jsonl", pipeline.outputs.late, "stderr");
 
   engine::RunOptions opts;
@@ -104,7 +106,7 @@ int Run(const RunArgs& a) {
   std::optional<RunState> previous;
   source::FileOptions fopts;
   fopts.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
-                                                                      : source::Framing::kLines;
+                                                                     : source::Framing::kLines;
   fopts.max_record_bytes = pipeline.input.max_record_bytes;
   if (!dir.empty()) {
     std::filesystem::create_directories(dir);
@@ -134,8 +136,10 @@ int Run(const RunArgs& a) {
   auto src = source::OpenFile(a.input, fopts);
   engine::Outputs outs;
   auto keep = [&](uint64_t bytes) { return previous ? static_cast<int64_t>(bytes) : -1; };
-  outs.decisions = sink::OutputFile::Open(decisions_path, previous ? keep(previous->commit.decisions_bytes) : -1);
-  outs.dead_letters = sink::OutputFile::Open(dead_path, previous ? keep(previous->commit.dead_letters_bytes) : -1);
+  outs.decisions = sink::OutputFile::Open(decisions_path,
+                                          previous ? keep(previous->commit.decisions_bytes) : -1);
+  outs.dead_letters =
+      sink::OutputFile::Open(dead_path, previous ? keep(previous->commit.dead_letters_bytes) : -1);
   outs.late = sink::OutputFile::Open(late_path, previous ? keep(previous->commit.late_bytes) : -1);
 
   if (!state_path.empty()) {

@@ -43,7 +43,8 @@ void SaveRunState(const std::string& path, const RunState& state) {
   const std::string tmp = path + ".tmp";
   const std::string text = Serialize(state);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(fmt::format("{}: cannot write: {}", tmp, std::strerror(errno)));
+  if (fd < 0)
+    throw std::runtime_error(fmt::format("{}: cannot write: {}", tmp, std::strerror(errno)));
   const ssize_t n = ::write(fd, text.data(), text.size());
   ::close(fd);
   if (n != static_cast<ssize_t>(text.size()) || std::rename(tmp.c_str(), path.c_str()) != 0) {

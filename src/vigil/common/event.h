@@ -12,6 +12,12 @@ enum class FieldType : uint8_t { kInt, kFloat, kString, kBool, kTimestamp, kLat,
 
 std::string_view FieldTypeName(FieldType t);
 
+// Where a string value's bytes are in its Event's arena.
+struct Slice {
+  uint32_t off;
+  uint32_t len;
+};
+
 // Value is one decoded field of an event. Strings live in the owning Event's arena and are
 // referenced by offset, so an Event can be reused without reallocating.
 struct Value {
@@ -21,10 +27,7 @@ struct Value {
     int64_t i;  // kInt; kTime holds microseconds since the Unix epoch, UTC
     double f;   // kFloat (also lat / lon)
     bool b;     // kBool
-    struct {
-      uint32_t off;
-      uint32_t len;
-    } s;  // kString: a slice of Event::arena
+    Slice s;    // kString: a slice of Event::arena
   };
   Value() : i(0) {}
 };

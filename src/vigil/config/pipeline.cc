@@ -265,8 +265,8 @@ Pipeline LoadPipelineText(const std::string& text, const std::string& path) {
   // Whatever it throws leaves here as a ConfigError naming the place.
   auto error = [&path](const YAML::Exception& e, const char* what) {
     if (e.mark.line < 0) return ConfigError({fmt::format("{}: {}: {}", path, what, e.msg)});
-    return ConfigError({fmt::format("{}:{}:{}: {}: {}", path, e.mark.line + 1, e.mark.column + 1,
-                                    what, e.msg)});
+    return ConfigError(
+        {fmt::format("{}:{}:{}: {}: {}", path, e.mark.line + 1, e.mark.column + 1, what, e.msg)});
   };
   YAML::Node root;
   try {

@@ -15,9 +15,12 @@ inline constexpr int kOutcomeCount = 3;
 
 constexpr std::string_view OutcomeName(Outcome o) {
   switch (o) {
-    case Outcome::kApprove: return "approve";
-    case Outcome::kReview: return "review";
-    case Outcome::kBlock: return "block";
+    case Outcome::kApprove:
+      return "approve";
+    case Outcome::kReview:
+      return "review";
+    case Outcome::kBlock:
+      return "block";
   }
   return "?";
 }

@@ -22,15 +22,24 @@ inline constexpr int kErrcCount = 9;
 
 constexpr std::string_view ErrcName(Errc c) {
   switch (c) {
-    case Errc::kOk: return "ok";
-    case Errc::kParse: return "parse_error";
-    case Errc::kMissingField: return "missing_field";
-    case Errc::kBadType: return "bad_type";
-    case Errc::kNonFinite: return "non_finite";
-    case Errc::kOutOfRange: return "out_of_range";
-    case Errc::kBadTimestamp: return "bad_timestamp";
-    case Errc::kOversize: return "oversize";
-    case Errc::kBadHeader: return "bad_header";
+    case Errc::kOk:
+      return "ok";
+    case Errc::kParse:
+      return "parse_error";
+    case Errc::kMissingField:
+      return "missing_field";
+    case Errc::kBadType:
+      return "bad_type";
+    case Errc::kNonFinite:
+      return "non_finite";
+    case Errc::kOutOfRange:
+      return "out_of_range";
+    case Errc::kBadTimestamp:
+      return "bad_timestamp";
+    case Errc::kOversize:
+      return "oversize";
+    case Errc::kBadHeader:
+      return "bad_header";
   }
   return "unknown";
 }

@@ -24,19 +24,19 @@ using engine_internal::BlockingQueue;
 // handles the events whose key hashes to it), to the writer. Batches are pooled.
 struct Batch {
   uint64_t seq = 0;
-  size_t n = 0;                       // accepted events in `events`
-  std::vector<Event> events;          // capacity batch_size; the first n are valid
-  std::vector<uint16_t> owner;        // worker of event i
-  std::vector<uint32_t> line_end;     // end of event i's decision line in out[owner[i]]
-  std::vector<std::string> out;       // per worker: its decisions, serialized
+  size_t n = 0;                                // accepted events in `events`
+  std::vector<Event> events;                   // capacity batch_size; the first n are valid
+  std::vector<uint16_t> owner;                 // worker of event i
+  std::vector<uint32_t> line_end;              // end of event i's decision line in out[owner[i]]
+  std::vector<std::string> out;                // per worker: its decisions, serialized
   std::vector<sink::RunSummary> worker_stats;  // per worker: decided, alerts, outcomes
-  sink::RunSummary stats;             // router: read, dead-lettered, duplicate, late
-  std::string dead;                   // dead letters, serialized by the router
-  std::string late;                   // late events, serialized by the router
-  uint64_t end_offset = 0;            // source position after this batch's last record
+  sink::RunSummary stats;                      // router: read, dead-lettered, duplicate, late
+  std::string dead;                            // dead letters, serialized by the router
+  std::string late;                            // late events, serialized by the router
+  uint64_t end_offset = 0;                     // source position after this batch's last record
   uint64_t end_line = 1;
   int64_t watermark = 0;
-  std::atomic<int> pending{0};        // workers still to finish this batch
+  std::atomic<int> pending{0};  // workers still to finish this batch
 
   void Reset() {
     n = 0;
@@ -69,8 +69,9 @@ struct Engine::Impl {
   Impl(const config::Pipeline& p, decide::StageFactory* f, RunOptions o)
       : pipeline(p), factory(f), options(std::move(o)) {
     workers = options.workers > 0 ? options.workers
-              : pipeline.workers > 0 ? pipeline.workers
-                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+              : pipeline.workers > 0
+                  ? pipeline.workers
+                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     workers = std::min(workers, 1024);
     batch_size = pipeline.batch_size;
     const size_t pool = static_cast<size_t>(workers) * 4 + 4;
@@ -171,8 +172,9 @@ struct Engine::Impl {
           // Paced replay: hold each event until its event time, scaled, has come. The batch
           // so far goes out first so decisions are not held back by the wait.
           if (time0 == INT64_MIN) time0 = scratch.time_us;
-          const auto due = wall0 + std::chrono::microseconds(static_cast<int64_t>(
-                                       static_cast<double>(scratch.time_us - time0) / options.speed));
+          const auto due =
+              wall0 + std::chrono::microseconds(static_cast<int64_t>(
+                          static_cast<double>(scratch.time_us - time0) / options.speed));
           if (due > Clock::now()) {
             b->end_offset = r.offset;
             b->end_line = r.line;

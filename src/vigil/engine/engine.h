@@ -25,8 +25,8 @@ struct Outputs {
 // A point the run can resume from: every output below holds exactly the lines for the input
 // before `offset`, and nothing else.
 struct CommitPoint {
-  uint64_t offset = 0;       // source byte offset of the next unread record
-  uint64_t next_line = 1;    // its line number
+  uint64_t offset = 0;     // source byte offset of the next unread record
+  uint64_t next_line = 1;  // its line number
   uint64_t decisions_bytes = 0;
   uint64_t dead_letters_bytes = 0;
   uint64_t late_bytes = 0;

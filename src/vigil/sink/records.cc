@@ -11,11 +11,21 @@ namespace {
 
 void AppendValue(std::string& out, const Event& e, const Value& v) {
   switch (v.kind) {
-    case Value::Kind::kNull: out.append("null"); break;
-    case Value::Kind::kInt: AppendJsonNumber(out, v.i); break;
-    case Value::Kind::kFloat: AppendJsonNumber(out, v.f); break;
-    case Value::Kind::kBool: out.append(v.b ? "true" : "false"); break;
-    case Value::Kind::kString: AppendJsonString(out, e.Str(v)); break;
+    case Value::Kind::kNull:
+      out.append("null");
+      break;
+    case Value::Kind::kInt:
+      AppendJsonNumber(out, v.i);
+      break;
+    case Value::Kind::kFloat:
+      AppendJsonNumber(out, v.f);
+      break;
+    case Value::Kind::kBool:
+      out.append(v.b ? "true" : "false");
+      break;
+    case Value::Kind::kString:
+      AppendJsonString(out, e.Str(v));
+      break;
     case Value::Kind::kTime:
       out.push_back('"');
       AppendIso8601(out, v.i);

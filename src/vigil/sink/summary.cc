@@ -24,8 +24,7 @@ std::string SummaryJson(const RunSummary& s) {
       "\"alerts\":{},\"events_per_second\":{},\"elapsed_seconds\":{:.3f},\"reconciled\":{},"
       "\"completed\":{},\"outcomes\":{{",
       s.read, s.decided, s.dead_lettered, s.duplicate, s.late, s.alerts,
-      static_cast<int64_t>(s.EventsPerSecond()), s.elapsed_seconds, s.Reconciles(),
-      s.completed);
+      static_cast<int64_t>(s.EventsPerSecond()), s.elapsed_seconds, s.Reconciles(), s.completed);
   for (int i = 0; i < decide::kOutcomeCount; ++i) {
     out += fmt::format("{}\"{}\":{}", i ? "," : "", decide::OutcomeName(decide::Outcome(i)),
                        s.by_outcome[i]);
@@ -68,9 +67,10 @@ std::string SummaryText(const RunSummary& s) {
 
 std::string ProgressLine(const RunSummary& s, double eps) {
   std::string wm = s.watermark_us > 0 ? FormatIso8601(s.watermark_us).substr(0, 19) : "-";
-  return fmt::format("{:>12} events  {:>10.0f} ev/s  alerts {:<8} dead {:<6} dup {:<6} late {:<6} "
-                     "watermark {}",
-                     s.read, eps, s.alerts, s.dead_lettered, s.duplicate, s.late, wm);
+  return fmt::format(
+      "{:>12} events  {:>10.0f} ev/s  alerts {:<8} dead {:<6} dup {:<6} late {:<6} "
+      "watermark {}",
+      s.read, eps, s.alerts, s.dead_lettered, s.duplicate, s.late, wm);
 }
 
 }  // namespace vigil::sink

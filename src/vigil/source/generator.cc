@@ -1242,7 +1242,6 @@ std::optional<TextFormat> ParseTextFormat(std::string_view name) {
   return std::nullopt;
 }
 
-
 void AppendCsvField(std::string_view s, std::string& out) {
   if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
     out.append(s);

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <tuple>
 #include <cmath>
+#include <tuple>
 
 #include <fmt/format.h>
 

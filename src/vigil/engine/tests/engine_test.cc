@@ -67,8 +67,8 @@ lateness: {allowed: 1m}
 
 std::string Tx(int id, const std::string& ts, const std::string& card, double amount = 1) {
   std::ostringstream s;
-  s << R"({"id":"e)" << id << R"(","ts":")" << ts << R"(","card":")" << card
-    << R"(","amount":)" << amount << "}";
+  s << R"({"id":"e)" << id << R"(","ts":")" << ts << R"(","card":")" << card << R"(","amount":)"
+    << amount << "}";
   return s.str();
 }
 
@@ -111,8 +111,7 @@ TEST(Engine, CountersReconcileAcrossEveryOutcome) {
   const auto p = TestPipeline();
   const RunResult r = RunLines(p,
                                {
-                                   Tx(1, "2026-01-01T00:10:00Z", "A"),
-                                   "not json",
+                                   Tx(1, "2026-01-01T00:10:00Z", "A"), "not json",
                                    Tx(1, "2026-01-01T00:10:01Z", "A"),  // duplicate id
                                    Tx(2, "2026-01-01T00:20:00Z", "B"),
                                    Tx(3, "2026-01-01T00:15:00Z", "A"),  // 5 min behind: late
@@ -128,7 +127,10 @@ TEST(Engine, CountersReconcileAcrossEveryOutcome) {
   EXPECT_TRUE(r.summary.completed);
   EXPECT_THAT(r.dead, HasSubstr(R"("source":"mem","line":2,"offset":)"));
   EXPECT_THAT(r.dead, HasSubstr(R"("reason":"parse_error")"));
-  EXPECT_THAT(r.late, HasSubstr(R"("event_id":"e3","event_time":"2026-01-01T00:15:00.000000Z","watermark":"2026-01-01T00:19:00.000000Z")"));
+  EXPECT_THAT(
+      r.late,
+      HasSubstr(
+          R"("event_id":"e3","event_time":"2026-01-01T00:15:00.000000Z","watermark":"2026-01-01T00:19:00.000000Z")"));
 }
 
 TEST(Engine, OutputIsInSourceOrderWhateverTheWorkerCount) {

@@ -36,8 +36,10 @@ TEST(Summary, JsonHasTheReconciliationKeys) {
   s.elapsed_seconds = 2;
   s.completed = true;
   const std::string j = SummaryJson(s);
-  EXPECT_NE(j.find(R"("read":10,"decided":6,"dead_lettered":2,"duplicate":1,"late":1,"alerts":3,"events_per_second":5,)"),
-            std::string::npos)
+  EXPECT_NE(
+      j.find(
+          R"("read":10,"decided":6,"dead_lettered":2,"duplicate":1,"late":1,"alerts":3,"events_per_second":5,)"),
+      std::string::npos)
       << j;
   EXPECT_NE(j.find(R"("reconciled":true)"), std::string::npos);
   s.decided = 5;
