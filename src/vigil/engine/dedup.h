@@ -19,12 +19,14 @@ class Deduplicator {
  public:
   Deduplicator(int64_t horizon_us, size_t max_ids) : horizon_us_(horizon_us), max_ids_(max_ids) {}
 
-  bool Seen(std::string_view id) const { return ids_.contains(HashId(id)); }
+  // Callers hash an id once (HashId) and pass the hash to both calls.
+  bool Seen(const Hash128& id) const { return ids_.contains(id); }
+  bool Seen(std::string_view id) const { return Seen(HashId(id)); }
 
   // Records an accepted event's id at its event time, then forgets ids that fell out of
   // the horizon (older than the newest time seen minus the horizon) or over max_ids.
-  void Insert(std::string_view id, int64_t time_us) {
-    const Hash128 h = HashId(id);
+  void Insert(std::string_view id, int64_t time_us) { Insert(HashId(id), time_us); }
+  void Insert(const Hash128& h, int64_t time_us) {
     if (!ids_.insert(h).second) return;
     order_.push_back({time_us, h});
     if (time_us > newest_us_) newest_us_ = time_us;

@@ -144,8 +144,9 @@ struct Engine::Impl {
         if (r.offset < options.replay_until) {
           // Decided by the run being resumed: rebuild dedup and watermark state only.
           if (r.oversize || !decoder->Decode(r.text, scratch).ok()) continue;
-          if (dedup.Seen(scratch.Id()) || scratch.time_us < watermark) continue;
-          dedup.Insert(scratch.Id(), scratch.time_us);
+          const Hash128 id = HashId(scratch.Id());
+          if (dedup.Seen(id) || scratch.time_us < watermark) continue;
+          dedup.Insert(id, scratch.time_us);
           if (scratch.time_us > max_time) {
             max_time = scratch.time_us;
             watermark = std::max(watermark, max_time - pipeline.allowed_lateness_us);
@@ -186,7 +187,8 @@ struct Engine::Impl {
           }
         }
         ++b->stats.read;
-        if (dedup.Seen(scratch.Id())) {
+        const Hash128 id = HashId(scratch.Id());
+        if (dedup.Seen(id)) {
           ++b->stats.duplicate;
           continue;
         }
@@ -195,7 +197,7 @@ struct Engine::Impl {
           sink::AppendLate(b->late, at, scratch, watermark, r.text);
           continue;
         }
-        dedup.Insert(scratch.Id(), scratch.time_us);
+        dedup.Insert(id, scratch.time_us);
         if (scratch.time_us > max_time) {
           max_time = scratch.time_us;
           watermark = std::max(watermark, max_time - pipeline.allowed_lateness_us);

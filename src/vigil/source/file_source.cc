@@ -47,7 +47,8 @@ class FileSource final : public RecordSource {
 
   bool Next(std::vector<Record>& out, size_t max) override {
     out.clear();
-    Compact();  // records handed out last time are dead now
+    // Records handed out last time are dead now; their bytes are reclaimed by Fill() when it
+    // needs room (compacting here, on every call, moved ~0.7 MB per batch).
     while (out.size() < max) {
       Record r;
       const Framed f = Frame(r);
