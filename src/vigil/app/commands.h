@@ -35,7 +35,7 @@ struct GenerateArgs {
 };
 
 struct DemoArgs {
-  uint64_t events = 200000;
+  uint64_t events = 1000000;
   uint64_t seed = 42;
   std::string out_dir = "vigil-demo";
   std::string speed = "max";

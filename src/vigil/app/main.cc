@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   CLI::App* demo_cmd = app.add_subcommand(
       "demo", "Run the embedded demo: the generator feeds the card-fraud pipeline, no broker");
   demo_cmd->add_option("-n,--events", demo.events, "Number of events to generate")
-      ->default_val(200000);
+      ->default_val(1000000);
   demo_cmd->add_option("--seed", demo.seed, "Generator seed")->default_val(42);
   demo_cmd->add_option("-o,--out", demo.out_dir, "Where the demo writes its outputs")
       ->default_val("vigil-demo");
