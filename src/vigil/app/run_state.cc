@@ -83,14 +83,14 @@ std::optional<RunState> LoadRunState(const std::string& path) {
     m.alerts = u("alerts");
     m.watermark_us = int64_t(doc["watermark_us"]);
     m.elapsed_seconds = double(doc["elapsed_seconds"]);
-    size_t i = 0;
-    for (auto v : simdjson::dom::array(doc["by_outcome"])) {
-      if (i < m.by_outcome.size()) m.by_outcome[i++] = static_cast<uint64_t>(int64_t(v));
-    }
-    i = 0;
-    for (auto v : simdjson::dom::array(doc["dead_by_reason"])) {
-      if (i < m.dead_by_reason.size()) m.dead_by_reason[i++] = static_cast<uint64_t>(int64_t(v));
-    }
+    auto counts = [&](const char* key, auto& into) {
+      size_t i = 0;
+      for (auto v : simdjson::dom::array(doc[key])) {
+        if (i < into.size()) into[i++] = static_cast<uint64_t>(int64_t(v));
+      }
+    };
+    counts("by_outcome", m.by_outcome);
+    counts("dead_by_reason", m.dead_by_reason);
   } catch (const simdjson::simdjson_error& e) {
     throw std::runtime_error(
         fmt::format("{}: missing or mistyped key ({}); remove it to start afresh", path, e.what()));

@@ -34,22 +34,15 @@ bool EqualsNoCase(std::string_view a, std::string_view b) {
 // What a field of this type must look like, as the first half of "expected X, got Y".
 std::string Expected(const FieldSpec& spec) {
   switch (spec.type) {
-    case FieldType::kInt:
-      return "int";
-    case FieldType::kFloat:
-      return "float";
-    case FieldType::kString:
-      return "string";
-    case FieldType::kBool:
-      return "bool";
     case FieldType::kLat:
       return "latitude";
     case FieldType::kLon:
       return "longitude";
     case FieldType::kTimestamp:
       return fmt::format("{} timestamp", TimeFormatName(spec.time_format));
+    default:
+      return std::string(FieldTypeName(spec.type));
   }
-  return "?";
 }
 
 // The second half: text is quoted, JSON tokens are shown as written.
