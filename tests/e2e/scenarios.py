@@ -84,7 +84,8 @@ def wait_for_progress(state_path, proc, min_read, timeout=60):
 
 def clean_run(vigil, tmp, inp, pipeline=PIPELINE):
     out = os.path.join(tmp, "clean-out")
-    r = run(vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet")
+    r = run(vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet",
+            "--emit-features")
     check(r.returncode == 0, f"clean run failed: {r.stderr.decode()}")
     return out
 
@@ -114,7 +115,9 @@ def interrupted_then_resumed(vigil, tmp, inp, sig, pipeline=PIPELINE):
     out = os.path.join(tmp, "crash-out")
     # Paced so the whole input takes ~6 s: the interruption lands mid-file.
     speed = f"{event_time_span(inp) / 6:.0f}x"
-    cmd = [vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet", "--speed", speed]
+    # --emit-features: the resumed run must also rebuild every entity's state exactly.
+    cmd = [vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet",
+           "--emit-features", "--speed", speed]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         done = wait_for_progress(os.path.join(out, "run-state.json"), proc, 1000)
@@ -155,7 +158,7 @@ def scenario_stdin_pipe(vigil, tmp):
     inp = make_input(vigil, tmp, 5000)
     ref = clean_run(vigil, tmp, inp)
     with open(inp, "rb") as f:
-        r = subprocess.run([vigil, "run", "-c", PIPELINE, "--input", "-", "--quiet",
+        r = subprocess.run([vigil, "run", "-c", PIPELINE, "--input", "-", "--quiet", "--emit-features",
                             "--dead-letters", os.path.join(tmp, "dl.jsonl"),
                             "--late", os.path.join(tmp, "late.jsonl"),
                             "--summary-json", os.path.join(tmp, "s.json")],
@@ -206,7 +209,8 @@ def scenario_refuses_completed_dir(vigil, tmp):
     check(r.returncode == 2, f"exit {r.returncode}")
     check(b"completed run" in r.stderr and b"--overwrite" in r.stderr, r.stderr.decode())
     check(read(os.path.join(out, "decisions.jsonl")) == before, "outputs were touched")
-    r = run(vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--quiet", "--overwrite")
+    r = run(vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--quiet", "--overwrite",
+            "--emit-features")
     check(r.returncode == 0 and read(os.path.join(out, "decisions.jsonl")) == before,
           "--overwrite must redo the run and give the same output")
 

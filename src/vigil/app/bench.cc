@@ -9,12 +9,14 @@
 #include "vigil/app/commands.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/engine/engine.h"
+#include "vigil/features/spec.h"
 #include "vigil/source/record_source.h"
 
 namespace vigil::app {
 
 int Bench(const BenchArgs& a) {
   const config::Pipeline pipeline = config::LoadPipelineFile(a.pipeline);
+  const features::Spec spec = features::ParseSpec(pipeline);
   struct stat st {};
   if (::stat(a.input.c_str(), &st) != 0) {
     throw std::runtime_error(fmt::format("{}: cannot open input", a.input));
@@ -35,6 +37,7 @@ int Bench(const BenchArgs& a) {
     outs.late = sink::OutputFile::Open("/dev/null");
     engine::RunOptions o;
     o.workers = a.workers;
+    o.features = &spec;
     engine::PassThroughStages stages;
     engine::Engine engine(pipeline, &stages, o);
     last = engine.Run(*src, outs);

@@ -18,8 +18,9 @@ struct RunArgs {
   std::string summary_json;   // --summary-json FILE
   int workers = 0;
   bool overwrite = false;
-  bool no_event = false;  // --no-event: leave the event's fields out of decisions
-  int progress = -1;      // -1: when stderr is a terminal; 0 never; 1 always
+  bool no_event = false;       // --no-event: leave the event's fields out of decisions
+  bool emit_features = false;  // --emit-features: decisions carry the feature values
+  int progress = -1;           // -1: when stderr is a terminal; 0 never; 1 always
 };
 
 struct GenerateArgs {
@@ -35,6 +36,7 @@ struct GenerateArgs {
 };
 
 struct DemoArgs {
+  bool emit_features = false;
   uint64_t events = 1000000;
   uint64_t seed = 42;
   std::string out_dir = "vigil-demo";

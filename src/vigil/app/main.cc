@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--overwrite", run.overwrite,
                     "Start afresh in --out DIR even if it holds an earlier run");
   run_cmd->add_flag("--no-event", run.no_event, "Leave the event's fields out of decisions");
+  run_cmd->add_flag("--emit-features", run.emit_features,
+                    "Decisions carry \"features\": every feature's value for the event");
   AddProgressFlags(run_cmd, run.progress);
 
   std::string check_pipeline, check_input;
@@ -108,6 +110,8 @@ int main(int argc, char** argv) {
       ->default_val("max");
   demo_cmd->add_option("-w,--workers", demo.workers, "Worker threads (0: one per core)")
       ->default_val(0);
+  demo_cmd->add_flag("--emit-features", demo.emit_features,
+                     "Decisions carry every feature's value for the event");
   AddProgressFlags(demo_cmd, demo.progress);
 
   vigil::app::BenchArgs bench;

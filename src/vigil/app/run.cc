@@ -14,6 +14,7 @@
 #include "vigil/app/run_state.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/engine/engine.h"
+#include "vigil/features/spec.h"
 #include "vigil/source/generator.h"
 #include "vigil/source/record_source.h"
 
@@ -79,6 +80,7 @@ std::string Join(const std::string& dir, const char* name) {
 
 int Run(const RunArgs& a) {
   const config::Pipeline pipeline = config::LoadPipelineFile(a.pipeline);
+  const features::Spec spec = features::ParseSpec(pipeline);
   const double speed = ParseSpeed(a.speed);
   const std::string dir = !a.out_dir.empty() ? a.out_dir : pipeline.outputs.dir;
   auto pick = [&](const std::string& flag, const char* file, const std::string& configured,
@@ -99,6 +101,8 @@ int Run(const RunArgs& a) {
   opts.speed = speed;
   opts.workers = a.workers;
   opts.include_event = pipeline.outputs.include_event && !a.no_event;
+  opts.features = &spec;
+  opts.emit_features = a.emit_features;
   opts.stop = &g_stop;
 
   // Resume: a run into DIR whose run-state says "not completed" carries on where it stopped.
@@ -173,6 +177,7 @@ int Run(const RunArgs& a) {
 int Demo(const DemoArgs& a) {
   const config::Pipeline pipeline =
       config::LoadPipelineText(kEmbeddedCardFraudPipeline, "<embedded card-fraud.yaml>");
+  const features::Spec spec = features::ParseSpec(pipeline);
   source::GeneratorOptions g;
   g.events = a.events;
   g.seed = a.seed;
@@ -188,6 +193,8 @@ int Demo(const DemoArgs& a) {
   opts.speed = ParseSpeed(a.speed);
   opts.workers = a.workers;
   opts.stop = &g_stop;
+  opts.features = &spec;
+  opts.emit_features = a.emit_features;
   const bool show = ShowProgress(a.progress);
   opts.on_progress = MakeProgress(show);
   std::fprintf(stderr,

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,15 +48,17 @@ struct Decision {
   bool IsAlert() const { return outcome != Outcome::kApprove; }
 };
 
-// Stage is the detection hook: features, rules and models plug in here. The engine makes one
-// Stage per worker (shared-nothing: a stage owns the state for the keys routed to its
-// worker) and calls Process on that worker's thread only, for each event, in source order
-// per key. Process must not block and should not allocate per event.
+// Stage is the decision hook: rules and models plug in here. The engine makes one Stage per
+// worker and calls Process on that worker's thread only, for each event whose key the worker
+// owns, in source order per key, with the event's features (in the order the pipeline declares
+// them; NaN where a feature has no value). Process must not block and should not allocate per
+// event.
 class Stage {
  public:
   virtual ~Stage() = default;
   virtual std::string_view Name() const = 0;
-  virtual void Process(const Event& event, Decision& decision) = 0;
+  virtual void Process(const Event& event, std::span<const double> features,
+                       Decision& decision) = 0;
 };
 
 // Makes the stages of one worker, in the order they run. Called once per worker at start-up.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <map>
 #include <thread>
 
@@ -11,6 +12,7 @@
 #include "vigil/decode/decoder.h"
 #include "vigil/engine/dedup.h"
 #include "vigil/engine/internal/blocking_queue.h"
+#include "vigil/features/feature_engine.h"
 #include "vigil/sink/records.h"
 
 namespace vigil::engine {
@@ -36,13 +38,23 @@ struct Batch {
   uint64_t end_offset = 0;                     // source position after this batch's last record
   uint64_t end_line = 1;
   int64_t watermark = 0;
-  std::atomic<int> pending{0};  // workers still to finish this batch
+  // Features (when the pipeline has some): values by event (stride = feature count); entity
+  // keys by entity then event, and whether the event has that entity at all.
+  std::vector<double> feats;
+  std::vector<Hash128> entity_keys;
+  std::vector<uint8_t> has_entity;
+  std::vector<uint64_t> entity_count;  // per worker: entities held after this batch
+  std::vector<uint64_t> state_bytes;   // per worker
+  std::vector<uint8_t> replay;         // event i rebuilds state only (resume): no decision
+  int phase = 0;                       // 0: entity features; 1: decisions
+  std::atomic<int> pending{0};         // workers still to finish this batch's phase
 
   void Reset() {
     n = 0;
     for (auto& o : out) o.clear();
     for (auto& w : worker_stats) w = {};
     stats = {};
+    phase = 0;
     dead.clear();
     late.clear();
   }
@@ -66,8 +78,17 @@ struct Engine::Impl {
   std::atomic<bool> abort{false};
   std::exception_ptr router_error;
 
+  size_t feature_count = 0;
+  size_t entity_count = 0;
+  std::vector<std::string> feature_names;
+
   Impl(const config::Pipeline& p, decide::StageFactory* f, RunOptions o)
       : pipeline(p), factory(f), options(std::move(o)) {
+    if (options.features && !options.features->empty()) {
+      feature_count = options.features->features.size();
+      entity_count = options.features->entities.size();
+      for (const auto& fs : options.features->features) feature_names.push_back(fs.name);
+    }
     workers = options.workers > 0 ? options.workers
               : pipeline.workers > 0
                   ? pipeline.workers
@@ -82,6 +103,12 @@ struct Engine::Impl {
       b->line_end.resize(batch_size);
       b->out.resize(static_cast<size_t>(workers));
       b->worker_stats.resize(static_cast<size_t>(workers));
+      b->feats.resize(batch_size * feature_count);
+      b->replay.resize(batch_size);
+      b->entity_keys.resize(batch_size * entity_count);
+      b->has_entity.resize(batch_size * entity_count);
+      b->entity_count.resize(static_cast<size_t>(workers));
+      b->state_bytes.resize(static_cast<size_t>(workers));
       free_batches.Push(b.get());
       pool_storage.push_back(std::move(b));
     }
@@ -109,7 +136,6 @@ struct Engine::Impl {
     } catch (...) {
       router_error = std::current_exception();
     }
-    for (auto& q : work_queues) q->Push(nullptr);
     router_finished.store(true, std::memory_order_release);
     done.Push(nullptr);  // wakes the writer
   }
@@ -117,7 +143,6 @@ struct Engine::Impl {
   void RouterLoop(source::RecordSource& src, uint64_t& seq) {
     const std::unique_ptr<decode::Decoder> decoder = decode::MakeDecoder(pipeline);
     Deduplicator dedup(pipeline.dedup_horizon_us, pipeline.dedup_max_ids);
-    const size_t field_count = pipeline.input.fields.size();
     Event scratch;
     std::vector<source::Record> records;
     int64_t max_time = INT64_MIN;
@@ -142,7 +167,8 @@ struct Engine::Impl {
           continue;
         }
         if (r.offset < options.replay_until) {
-          // Decided by the run being resumed: rebuild dedup and watermark state only.
+          // Decided by the run being resumed: rebuild dedup, watermark and feature state, and
+          // nothing else (not counted, no output).
           if (r.oversize || !decoder->Decode(r.text, scratch).ok()) continue;
           const Hash128 id = HashId(scratch.Id());
           if (dedup.Seen(id) || scratch.time_us < watermark) continue;
@@ -151,6 +177,7 @@ struct Engine::Impl {
             max_time = scratch.time_us;
             watermark = std::max(watermark, max_time - pipeline.allowed_lateness_us);
           }
+          if (feature_count > 0) Accept(*b, scratch, /*replay=*/true);
           continue;
         }
         ++read_total;
@@ -203,16 +230,30 @@ struct Engine::Impl {
           watermark = std::max(watermark, max_time - pipeline.allowed_lateness_us);
         }
         scratch.record = read_total;
-        const size_t i = b->n++;
-        b->owner[i] = static_cast<uint16_t>(scratch.key_hash % static_cast<uint64_t>(workers));
-        std::swap(b->events[i], scratch);  // the batch's old event becomes the next scratch
-        scratch.values.reserve(field_count);
+        Accept(*b, scratch, /*replay=*/false);
       }
       b->end_offset = src.Position();
       b->end_line = src.NextLine();
       b->watermark = watermark;
       Dispatch(b, seq);
     }
+  }
+
+  // Moves `scratch` into the batch (its old event becomes the next scratch), with its worker
+  // and the hashes of its entity keys.
+  void Accept(Batch& b, Event& scratch, bool replay) {
+    const size_t i = b.n++;
+    b.owner[i] = static_cast<uint16_t>(scratch.key_hash % static_cast<uint64_t>(workers));
+    b.replay[i] = replay;
+    std::fill_n(b.feats.begin() + static_cast<std::ptrdiff_t>(i * feature_count), feature_count,
+                std::numeric_limits<double>::quiet_NaN());
+    for (size_t en = 0; en < entity_count; ++en) {
+      const Value& v = scratch.values[static_cast<size_t>(options.features->entities[en].field)];
+      const bool has = v.kind == Value::Kind::kString && v.s.len > 0;
+      b.has_entity[en * batch_size + i] = has;
+      if (has) b.entity_keys[en * batch_size + i] = HashId(scratch.Str(v));
+    }
+    std::swap(b.events[i], scratch);
   }
 
   void ReadHeader(decode::Decoder& decoder, source::RecordSource& src, std::string_view text,
@@ -231,23 +272,64 @@ struct Engine::Impl {
     sink::AppendDeadLetter(b.dead, at, code, field, message, raw);
   }
 
+  static int OwnerOf(uint64_t hash, int workers) {
+    return static_cast<int>(hash % static_cast<uint64_t>(workers));
+  }
+
   void Worker(int me, BlockingQueue<Batch*>& queue) {
     std::vector<std::unique_ptr<decide::Stage>> stages = factory->MakeStages(me);
+    std::unique_ptr<features::FeatureEngine> fe;
+    if (feature_count > 0)
+      fe = std::make_unique<features::FeatureEngine>(pipeline, *options.features);
     decide::Decision decision;
     const bool serialize = serialize_decisions;
+    const size_t fc = feature_count;
+    int64_t newest = INT64_MIN;
     while (Batch* b = queue.Pop()) {
+      if (b->phase == 0 && fe) {
+        // Phase 1: every worker updates the entities it owns, for every event of the batch,
+        // in order; each entity's features land in their own slots of the event's row.
+        for (size_t en = 0; en < entity_count; ++en) {
+          const size_t base = en * batch_size;
+          for (size_t i = 0; i < b->n; ++i) {
+            if (!b->has_entity[base + i]) continue;
+            const Hash128& key = b->entity_keys[base + i];
+            if (OwnerOf(key.lo, workers) != me) continue;
+            fe->UpdateEntity(static_cast<int>(en), key, b->events[i],
+                             std::span<double>(b->feats.data() + i * fc, fc));
+          }
+        }
+        for (size_t i = 0; i < b->n; ++i) newest = std::max(newest, b->events[i].time_us);
+        fe->EvictIdle(newest, 64);
+        b->entity_count[static_cast<size_t>(me)] = fe->EntityCount();
+        b->state_bytes[static_cast<size_t>(me)] = fe->StateBytes();
+        if (b->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          // The last worker through phase 1 sends the batch round again for phase 2.
+          b->phase = 1;
+          b->pending.store(workers, std::memory_order_release);
+          for (auto& q : work_queues) q->Push(b);
+        }
+        continue;
+      }
       std::string& out = b->out[static_cast<size_t>(me)];
       sink::RunSummary& stats = b->worker_stats[static_cast<size_t>(me)];
       for (size_t i = 0; i < b->n; ++i) {
-        if (b->owner[i] != me) continue;
+        if (b->owner[i] != me || b->replay[i]) continue;
         const Event& e = b->events[i];
+        std::span<double> feats(b->feats.data() + i * fc, fc);
+        if (fe) fe->Derive(e, feats);
         decision.Reset();
-        for (auto& s : stages) s->Process(e, decision);
+        for (auto& s : stages) s->Process(e, feats, decision);
         ++stats.decided;
         ++stats.by_outcome[static_cast<size_t>(decision.outcome)];
         if (decision.IsAlert()) ++stats.alerts;
         if (serialize) {
-          sink::AppendDecision(out, pipeline, e, decision, options.include_event);
+          if (options.emit_features) {
+            sink::AppendDecision(out, pipeline, e, decision, options.include_event, feature_names,
+                                 feats);
+          } else {
+            sink::AppendDecision(out, pipeline, e, decision, options.include_event);
+          }
           b->line_end[i] = static_cast<uint32_t>(out.size());
         }
       }
@@ -265,6 +347,7 @@ struct Engine::Impl {
       } else {
         std::fill(cursor.begin(), cursor.end(), 0);
         for (size_t i = 0; i < b.n; ++i) {
+          if (b.replay[i]) continue;
           const size_t w = b.owner[i];
           const std::string& o = b.out[w];
           outs.decisions->Write(std::string_view(o.data() + cursor[w], b.line_end[i] - cursor[w]));
@@ -290,6 +373,8 @@ struct Engine::Impl {
     }
     threads.emplace_back([this, &src] { Router(src); });
 
+    std::vector<uint64_t> entities_by_worker(static_cast<size_t>(workers));
+    std::vector<uint64_t> bytes_by_worker(static_cast<size_t>(workers));
     std::map<uint64_t, Batch*> ready;
     std::vector<uint32_t> cursor(static_cast<size_t>(workers));
     uint64_t next = 0;
@@ -331,6 +416,18 @@ struct Engine::Impl {
         total.Add(b->stats);
         for (const auto& w : b->worker_stats) total.Add(w);
         total.watermark_us = b->watermark;
+        if (feature_count > 0) {
+          for (int w = 0; w < workers; ++w) {
+            entities_by_worker[static_cast<size_t>(w)] = b->entity_count[static_cast<size_t>(w)];
+            bytes_by_worker[static_cast<size_t>(w)] = b->state_bytes[static_cast<size_t>(w)];
+          }
+          total.state_entities = 0;
+          total.state_bytes = 0;
+          for (int w = 0; w < workers; ++w) {
+            total.state_entities += entities_by_worker[static_cast<size_t>(w)];
+            total.state_bytes += bytes_by_worker[static_cast<size_t>(w)];
+          }
+        }
         commit.offset = b->end_offset;
         commit.next_line = b->end_line;
         free_batches.Push(b);
@@ -357,6 +454,9 @@ struct Engine::Impl {
         break;
       }
     }
+    // Every dispatched batch is written, so no batch is in a queue: the workers may stop. (The
+    // router cannot send this: a batch may still be on its way round for its second phase.)
+    for (auto& q : work_queues) q->Push(nullptr);
     for (auto& t : threads) t.join();
     if (router_error) std::rethrow_exception(router_error);
     if (write_error) std::rethrow_exception(write_error);

@@ -9,6 +9,7 @@
 
 #include "vigil/config/pipeline.h"
 #include "vigil/decide/decision.h"
+#include "vigil/features/spec.h"
 #include "vigil/sink/output_file.h"
 #include "vigil/sink/summary.h"
 #include "vigil/source/record_source.h"
@@ -38,6 +39,9 @@ struct RunOptions {
   double speed = 0;         // replay paced at this multiple of event time; 0: as fast as possible
   int workers = 0;          // 0: the pipeline's engine.workers, else one per core
   bool include_event = true;
+  // Streaming features (may be null or empty: then batches take one phase). Must outlive Run.
+  const features::Spec* features = nullptr;
+  bool emit_features = false;  // decisions carry "features":{name: value}
   // Called on the writer thread about once a second, and at the end, after outputs are
   // flushed: the application records the commit point (e.g. for resume).
   std::function<void(const CommitPoint&)> on_commit;
@@ -53,8 +57,10 @@ struct RunOptions {
 };
 
 // Engine runs one pipeline over one source:
-//   router thread:  read → decode+validate → dedup → watermark/late → route by key hash
-//   worker threads: detection stages (one set per worker, shared-nothing) → decision
+//   router thread:  read → decode+validate → dedup → watermark/late → hash entity keys
+//   worker threads: phase 1: features of the entities each worker owns (shared-nothing);
+//                   phase 2: on the worker owning the event's key, derived features,
+//                   decision stages → decision
 //   caller thread:  merge workers' decisions back into source order → write outputs
 // Records move in batches through bounded queues (backpressure); per-event work takes no
 // lock and, in steady state, allocates nothing. Outputs are in source order whatever the

@@ -81,7 +81,8 @@ void AppendRaw(std::string& out, std::string_view raw) {
 }  // namespace
 
 void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
-                    const decide::Decision& d, bool include_event) {
+                    const decide::Decision& d, bool include_event,
+                    std::span<const std::string> feature_names, std::span<const double> features) {
   out.append("{\"event_id\":");
   AppendJsonString(out, e.Id());
   out.append(",\"key\":");
@@ -110,6 +111,16 @@ void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
       AppendJsonString(out, p.input.fields[i].name);
       out.push_back(':');
       AppendValue(out, e, e.values[i]);
+    }
+    out.push_back('}');
+  }
+  if (!feature_names.empty()) {
+    out.append(",\"features\":{");
+    for (size_t i = 0; i < feature_names.size(); ++i) {
+      if (i) out.push_back(',');
+      AppendJsonString(out, feature_names[i]);
+      out.push_back(':');
+      AppendJsonNumber(out, features[i]);
     }
     out.push_back('}');
   }

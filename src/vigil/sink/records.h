@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -16,8 +17,11 @@ namespace vigil::sink {
 
 // {"event_id","key","event_time","outcome","score","reasons":[{"code","detail"}],
 //  "record", "event":{...mapped fields...}}
+// With `feature_names`, also "features":{name: value} (NaN as null).
 void AppendDecision(std::string& out, const config::Pipeline& pipeline, const Event& event,
-                    const decide::Decision& decision, bool include_event);
+                    const decide::Decision& decision, bool include_event,
+                    std::span<const std::string> feature_names = {},
+                    std::span<const double> features = {});
 
 // Where a rejected record came from.
 struct Position {

@@ -37,7 +37,9 @@ std::string SummaryJson(const RunSummary& s) {
                        s.dead_by_reason[i]);
     first = false;
   }
-  out += "},\"input\":";
+  out +=
+      fmt::format("}},\"state_entities\":{},\"state_bytes\":{}", s.state_entities, s.state_bytes);
+  out += ",\"input\":";
   AppendJsonString(out, s.input);
   out += "}\n";
   return out;
@@ -59,6 +61,11 @@ std::string SummaryText(const RunSummary& s) {
       out += fmt::format("    {:<14} {:>10}\n", decode::ErrcName(decode::Errc(i)),
                          s.dead_by_reason[i]);
     }
+  }
+  if (s.state_entities > 0) {
+    out += fmt::format("  state          {:>12} entities, {:.1f} MiB ({:.0f} bytes each)\n",
+                       s.state_entities, s.state_bytes / 1048576.0,
+                       static_cast<double>(s.state_bytes) / static_cast<double>(s.state_entities));
   }
   out += fmt::format("  counters {}: read = decided + dead-lettered + duplicate + late\n",
                      s.Reconciles() ? "reconcile" : "DO NOT RECONCILE");

@@ -23,6 +23,8 @@ struct RunSummary {
   std::array<uint64_t, decode::kErrcCount> dead_by_reason{};
   double elapsed_seconds = 0;
   int64_t watermark_us = 0;
+  uint64_t state_entities = 0;  // gauges, not summed by Add: entities held, bytes of state
+  uint64_t state_bytes = 0;
   std::string input;
   bool completed = false;  // false when interrupted (signal, --events cut-off is still complete)
 

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "vigil/common/event.h"
+#include "vigil/common/hash.h"
+#include "vigil/config/pipeline.h"
+#include "vigil/features/spec.h"
+
+namespace vigil::features {
+
+// FeatureEngine owns the state of the entities routed to one worker and computes features.
+// An entity's state is one fixed-size blob in a slab (no allocation per event; a new entity
+// may grow the slab), found through a hash index keyed by the 128-bit hash of its key.
+// Lifecycle: one per worker, made at start-up. Not thread-safe: only its worker calls it.
+//
+// Phase 1 (UpdateEntity): for each entity of an event that this worker owns, compute that
+// entity's features as of the event and fold the event into its state. Phase 2 (Derive):
+// on the worker owning the event, compute ratio/diff features from fields and features.
+class FeatureEngine {
+ public:
+  FeatureEngine(const config::Pipeline& pipeline, const Spec& spec);
+  ~FeatureEngine();
+  FeatureEngine(const FeatureEngine&) = delete;
+  FeatureEngine& operator=(const FeatureEngine&) = delete;
+
+  // Writes entity `entity`'s features into out[feature index] (only those features).
+  void UpdateEntity(int entity, const Hash128& key, const Event& event, std::span<double> out);
+  // Writes the derived (ratio / diff) features into `out`; needs every other feature there.
+  void Derive(const Event& event, std::span<double> out) const;
+
+  // Forgets entities idle for longer than their entity's ttl, scanning at most `budget`
+  // slots per call (a clock hand), so the cost per call is bounded.
+  void EvictIdle(int64_t now_us, size_t budget);
+
+  uint64_t EntityCount() const;
+  // Bytes of state: slabs, hash indices and sketch overflows.
+  uint64_t StateBytes() const;
+  // Bytes of one entity's state blob, per entity type (for docs and benchmarks).
+  size_t EntityBytes(int entity) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads a numeric field as a double (NaN if null or not numeric).
+double NumericValue(const Event& event, int field);
+
+}  // namespace vigil::features

@@ -1,0 +1,293 @@
+#include "vigil/features/internal/distinct.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cassert>
+#include <cmath>
+#include <memory>
+
+namespace vigil::features_internal {
+namespace {
+
+constexpr int kExact = 16;                      // inline entries
+constexpr size_t kRegs = 256;                   // HLL registers per bucket (p = 8)
+constexpr size_t kNewest = 0;                   // int64
+constexpr size_t kHeap = 8;                     // uint64: pointer | kHllMode
+constexpr size_t kFps = 16;                     // uint32[kExact]
+constexpr size_t kBuckets = kFps + 4 * kExact;  // uint16[kExact]
+constexpr size_t kBytes = kBuckets + 2 * kExact;
+static_assert(kBytes == 112 && kBytes % 8 == 0);
+constexpr uint64_t kHllMode = 1;
+
+uint32_t Fingerprint(uint64_t h) {
+  const auto fp = static_cast<uint32_t>(h >> 32);
+  return fp == 0 ? 1 : fp;
+}
+
+// Full bucket index of an entry stored as its low 16 bits, relative to the newest bucket.
+inline int64_t EntryBucket(int64_t newest, uint16_t low) {
+  return newest - static_cast<uint16_t>(static_cast<uint16_t>(newest) - low);
+}
+
+// Register index and rank (position of the first 1 bit after the 8 index bits, from 1) of a
+// full hash, and of a 32-bit fingerprint (the hash's high bits) when an exact entity switches.
+// The two agree unless the 24 fingerprint bits after the index are all zero (p = 2^-24).
+struct Reg {
+  size_t idx;
+  uint8_t rank;
+};
+inline Reg RegOf(uint64_t h) {
+  return {h >> 56, static_cast<uint8_t>(std::countl_zero((h << 8) | 0x80) + 1)};
+}
+inline Reg RegOfFp(uint32_t fp) {
+  return {fp >> 24, static_cast<uint8_t>(std::countl_zero((fp << 8) | 0x80u) + 1)};
+}
+
+// sum(2^-r) and the number of zero registers of a register row, kept exactly as three 32-bit
+// integer sums: ranks 0..23 in units of 2^-23, 24..47 in units of 2^-47, 48.. in units of
+// 2^-71 (each term <= 2^23, so 256 of them fit). Integer, so it can be updated incrementally
+// without drift, and a full recount vectorises (8 lanes with AVX2).
+struct Sums {
+  uint32_t hi = 0, mid = 0, lo = 0, zeros = 0;
+
+  void Add(uint32_t r) {
+    hi += r < 24 ? (1u << 23) >> r : 0u;
+    mid += r >= 24 && r < 48 ? (1u << 23) >> (r - 24) : 0u;
+    lo += r >= 48 ? (1u << 23) >> (r - 48) : 0u;
+    zeros += r == 0;
+  }
+  void Remove(uint32_t r) {
+    hi -= r < 24 ? (1u << 23) >> r : 0u;
+    mid -= r >= 24 && r < 48 ? (1u << 23) >> (r - 24) : 0u;
+    lo -= r >= 48 ? (1u << 23) >> (r - 48) : 0u;
+    zeros -= r == 0;
+  }
+
+  static Sums Of(const uint8_t* regs) {
+    Sums s;
+    for (size_t i = 0; i < kRegs; ++i) s.Add(regs[i]);
+    return s;
+  }
+
+  // The standard HLL estimate, with linear counting for the small range. 64-bit hashes need
+  // no large-range correction.
+  double Estimate() const {
+    constexpr double m = kRegs;
+    constexpr double alpha = 0.7213 / (1.0 + 1.079 / m);
+    if (zeros == kRegs) return 0;
+    const double z = std::ldexp(hi, -23) + std::ldexp(mid, -47) + std::ldexp(lo, -71);
+    const double e = alpha * m * m / z;
+    if (e <= 2.5 * m && zeros > 0) return m * std::log(m / zeros);
+    return e;
+  }
+};
+
+// dst[i] = max(dst[i], src[i]) over one row. The restrict qualifiers let the compiler
+// vectorise (byte pointers may otherwise alias each other).
+void MaxInto(uint8_t* __restrict dst, const uint8_t* __restrict src) {
+  for (size_t i = 0; i < kRegs; ++i) {
+    const uint8_t a = dst[i], b = src[i];
+    dst[i] = a < b ? b : a;
+  }
+}
+
+// The heap block of an overflowed entity:
+//   uint8 row[buckets][256]   bucket k's registers in row k mod buckets
+//   uint8 all[256]            union of every row (= of the stored buckets)
+//   Sums  sums                of `all`
+// `all` and `sums` are updated per insert (one register) and rebuilt when the newest bucket
+// advances (O(buckets * 256), once per step), so the usual read, at the newest bucket, is
+// O(1): it reads `sums`.
+class HllBlock {
+ public:
+  static size_t Bytes(uint16_t nb) { return (size_t{nb} + 1) * kRegs + sizeof(Sums); }
+
+  HllBlock(uint8_t* p, uint16_t nb) : p_(p), nb_(nb) {}
+
+  uint8_t* Row(uint32_t slot) const { return p_ + size_t{slot} * kRegs; }
+  uint8_t* All() const { return p_ + size_t{nb_} * kRegs; }
+  Sums LoadSums() const {
+    Sums s;
+    std::memcpy(&s, All() + kRegs, sizeof s);
+    return s;
+  }
+  void StoreSums(const Sums& s) const { std::memcpy(All() + kRegs, &s, sizeof s); }
+
+  // Sets a register of a row, keeping `all` and `sums` in step. The row must be stored.
+  void Insert(uint32_t slot, Reg reg) const {
+    uint8_t& r = Row(slot)[reg.idx];
+    r = std::max(r, reg.rank);
+    uint8_t& a = All()[reg.idx];
+    if (reg.rank > a) {
+      Sums s = LoadSums();
+      s.Remove(a);
+      s.Add(reg.rank);
+      StoreSums(s);
+      a = reg.rank;
+    }
+  }
+
+  void RebuildUnion() const {
+    uint8_t* all = All();
+    std::memset(all, 0, kRegs);
+    for (uint32_t s = 0; s < nb_; ++s) MaxInto(all, Row(s));
+    StoreSums(Sums::Of(all));
+  }
+
+ private:
+  uint8_t* p_;
+  uint16_t nb_;
+};
+
+uint8_t* BlockPtr(uint64_t word) {
+  return reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(word & ~kHllMode));
+}
+
+}  // namespace
+
+size_t DistinctBytes(const DistinctLayout&) { return kBytes; }
+
+void DistinctInit(const DistinctLayout& layout, std::byte* state) {
+  assert(layout.buckets > 0 && layout.step_us > 0 && "DistinctLayout needs buckets and a step");
+  (void)layout;
+  std::memset(state, 0, kBytes);
+  StoreAt<int64_t>(state + kNewest, kNoBucket);
+}
+
+void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,
+                 uint64_t value_hash) {
+  const uint16_t nb = layout.buckets;
+  const int64_t k = BucketOf(t_us, layout.step_us);
+  int64_t newest = LoadAt<int64_t>(state + kNewest);
+  uint64_t word = LoadAt<uint64_t>(state + kHeap);
+  const bool hll = (word & kHllMode) != 0;
+
+  if (newest == kNoBucket || k > newest) {
+    const int64_t gap = newest == kNoBucket ? nb : k - newest;
+    if (hll && gap >= nb) {
+      // Every bucket has left the window: count exactly again. The entries were zeroed on the
+      // switch; the block is cleared on the next one.
+      word &= ~kHllMode;
+      StoreAt<uint64_t>(state + kHeap, word);
+    } else if (hll) {
+      const HllBlock block(BlockPtr(word), nb);
+      uint32_t s = SlotOf(newest, nb);
+      for (int64_t i = 0; i < gap; ++i) {
+        if (++s == nb) s = 0;
+        std::memset(block.Row(s), 0, kRegs);
+      }
+      block.RebuildUnion();
+    } else if (newest != kNoBucket) {
+      const int64_t oldest_live = k - nb + 1;
+      for (int i = 0; i < kExact; ++i) {
+        std::byte* fp = state + kFps + 4 * i;
+        if (LoadAt<uint32_t>(fp) == 0) continue;
+        const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
+        if (b < oldest_live) StoreAt<uint32_t>(fp, 0);
+      }
+    }
+    newest = k;
+    StoreAt<int64_t>(state + kNewest, k);
+  } else if (k <= newest - nb) {
+    return;  // older than the window ending at the newest bucket
+  }
+
+  if ((word & kHllMode) != 0) {
+    HllBlock(BlockPtr(word), nb).Insert(SlotOf(k, nb), RegOf(value_hash));
+    return;
+  }
+
+  const uint32_t fp = Fingerprint(value_hash);
+  int free_slot = -1;
+  for (int i = 0; i < kExact; ++i) {
+    const uint32_t e = LoadAt<uint32_t>(state + kFps + 4 * i);
+    if (e == fp) {
+      std::byte* b = state + kBuckets + 2 * i;
+      if (EntryBucket(newest, LoadAt<uint16_t>(b)) < k) {
+        StoreAt<uint16_t>(b, static_cast<uint16_t>(k));
+      }
+      return;
+    }
+    if (e == 0 && free_slot < 0) free_slot = i;
+  }
+  if (free_slot >= 0) {
+    StoreAt<uint32_t>(state + kFps + 4 * free_slot, fp);
+    StoreAt<uint16_t>(state + kBuckets + 2 * free_slot, static_cast<uint16_t>(k));
+    return;
+  }
+
+  // A 17th live distinct value: move the entity to HyperLogLog.
+  const size_t bytes = HllBlock::Bytes(nb);
+  uint8_t* p = BlockPtr(word);
+  if (p == nullptr) {
+    p = std::make_unique<uint8_t[]>(bytes).release();  // owned by the state
+    assert((reinterpret_cast<uintptr_t>(p) & kHllMode) == 0);
+  } else {
+    std::memset(p, 0, bytes);
+  }
+  const HllBlock block(p, nb);
+  for (int i = 0; i < kExact; ++i) {
+    const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
+    const Reg reg = RegOfFp(LoadAt<uint32_t>(state + kFps + 4 * i));
+    uint8_t& r = block.Row(SlotOf(b, nb))[reg.idx];
+    r = std::max(r, reg.rank);
+  }
+  const Reg reg = RegOf(value_hash);
+  uint8_t& r = block.Row(SlotOf(k, nb))[reg.idx];
+  r = std::max(r, reg.rank);
+  block.RebuildUnion();
+  std::memset(state + kFps, 0, kBytes - kFps);
+  StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(p) | kHllMode);
+}
+
+double DistinctRead(const DistinctLayout& layout, const std::byte* state, int64_t t_us) {
+  const uint16_t nb = layout.buckets;
+  const int64_t newest = LoadAt<int64_t>(state + kNewest);
+  if (newest == kNoBucket) return 0;
+  const int64_t k = BucketOf(t_us, layout.step_us);
+  const int64_t hi = std::min(k, newest);
+  const int64_t lo = std::max(k, newest) - nb + 1;
+  if (lo > hi) return 0;
+
+  const uint64_t word = LoadAt<uint64_t>(state + kHeap);
+  if ((word & kHllMode) == 0) {
+    // Entries older than the window ending at the newest bucket were purged when it advanced,
+    // so a read at the newest bucket counts every entry.
+    int n = 0;
+    if (k == newest) {
+      for (int i = 0; i < kExact; ++i) n += LoadAt<uint32_t>(state + kFps + 4 * i) != 0;
+      return n;
+    }
+    for (int i = 0; i < kExact; ++i) {
+      const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
+      n += (LoadAt<uint32_t>(state + kFps + 4 * i) != 0) & (b >= lo) & (b <= hi);
+    }
+    return n;
+  }
+
+  const HllBlock block(BlockPtr(word), nb);
+  if (k == newest) return block.LoadSums().Estimate();  // the window is every stored bucket
+  std::array<uint8_t, kRegs> merged{};
+  uint32_t s = SlotOf(lo, nb);
+  for (int64_t i = lo; i <= hi; ++i) {
+    MaxInto(merged.data(), block.Row(s));
+    if (++s == nb) s = 0;
+  }
+  return Sums::Of(merged.data()).Estimate();
+}
+
+void DistinctDestroy(const DistinctLayout& layout, std::byte* state) {
+  std::unique_ptr<uint8_t[]> owned(BlockPtr(LoadAt<uint64_t>(state + kHeap)));
+  DistinctInit(layout, state);
+}
+
+size_t DistinctHeapBytes(const DistinctLayout& layout, const std::byte* state) {
+  return BlockPtr(LoadAt<uint64_t>(state + kHeap)) == nullptr ? 0 : HllBlock::Bytes(layout.buckets);
+}
+
+bool DistinctIsApproximate(const std::byte* state) {
+  return (LoadAt<uint64_t>(state + kHeap) & kHllMode) != 0;
+}
+
+}  // namespace vigil::features_internal

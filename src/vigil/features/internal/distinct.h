@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "vigil/features/internal/window.h"
+
+namespace vigil::features_internal {
+
+// Windowed distinct count: how many distinct values (given as well-mixed 64-bit hashes, e.g.
+// vigil::Hash64) were added in a sliding window with the ring's bucket semantics (see
+// RingLayout: bucket k = floor(t / step_us), a read at t covers [k - buckets + 1, k]).
+//
+// Exact while small: up to 16 live (fingerprint, bucket) entries inline, one per distinct
+// value, holding the latest bucket it was seen in. Fingerprints are the hash's high 32 bits,
+// so two different values merge with probability ~2^-32 per pair (< 3e-8 for 16 values);
+// with 16-bit bucket offsets that keeps the inline state at 112 bytes instead of 272. When a 17th
+// distinct value arrives while 16 are live, the entity switches to HyperLogLog: per-bucket
+// registers (p = 8: 256 one-byte registers per bucket) plus their union and its estimator sums,
+// (buckets + 1) * 256 + 16 bytes, allocated on the heap the first time and kept for reuse. A read
+// takes the register-wise max over the live buckets and applies the standard HLL estimator with
+// linear counting for small ranges (standard error 1.04 / sqrt(256) = 6.5%). The union is kept up
+// to date per add and rebuilt once per step, so a read at the newest bucket costs O(1); other reads
+// merge the rows. When every bucket has left the window, the entity goes back to exact counting
+// (the registers stay allocated, so a later switch allocates nothing). Once in HLL mode it stays
+// approximate while any bucket is live, even if fewer than 16 values remain.
+//
+// Ownership: the inline state owns the register block through a pointer. Call
+// DistinctDestroy before dropping or re-initialising a state that may have overflowed. Moving
+// a state with memcpy is fine if the source is then forgotten (not destroyed, not used) or
+// re-initialised with DistinctInit; copying one and using both leads to a double free. The
+// inline bytes alone are not a checkpoint of an overflowed state: the pointer means nothing
+// in another process.
+//
+// Inline layout (112 bytes, 8-byte aligned):
+//   int64  newest bucket index seen (kNoBucket before the first add)
+//   uint64 register-block pointer | 1 while in HLL mode (0: none allocated)
+//   uint32 fingerprint[16]   (0: empty entry; a fingerprint of 0 is stored as 1)
+//   uint16 bucket[16]        low 16 bits of the entry's bucket index; live entries are within
+//                            buckets - 1 <= 65534 of the newest, so the full index is recovered
+// Not thread-safe: one thread owns a state at a time (the worker that owns the slab).
+struct DistinctLayout {
+  uint16_t buckets = 1;
+  int64_t step_us = 1;
+};
+
+// Size of the inline part (112 bytes, whatever the layout).
+size_t DistinctBytes(const DistinctLayout& layout);
+
+// Initialises `state` (DistinctBytes bytes, 8-byte aligned) to empty, exact mode, no heap.
+void DistinctInit(const DistinctLayout& layout, std::byte* state);
+
+// Records value_hash at t_us (>= 0). Values whose bucket is older than the window ending at the
+// newest bucket seen are dropped, as for RingAdd. Allocates DistinctHeapBytes once, the first
+// time the entity overflows the exact limit; allocation failure throws std::bad_alloc. In HLL
+// mode, the first add of each new step rebuilds the union: O(buckets * 256) byte maxes.
+void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us, uint64_t value_hash);
+
+// Distinct values in the window ending at t_us: an exact integer in exact mode, the HLL
+// estimate otherwise. Reads older than the newest bucket see only what is still stored, and
+// in exact mode a value seen again later counts only at its latest bucket.
+double DistinctRead(const DistinctLayout& layout, const std::byte* state, int64_t t_us);
+
+// Frees the register block, if any, and leaves the state empty (as after DistinctInit).
+void DistinctDestroy(const DistinctLayout& layout, std::byte* state);
+
+// Heap bytes owned by the state: (buckets + 1) * 256 + 16 once overflowed, else 0.
+size_t DistinctHeapBytes(const DistinctLayout& layout, const std::byte* state);
+
+// True while the state counts with HyperLogLog (for tests and metrics).
+bool DistinctIsApproximate(const std::byte* state);
+
+}  // namespace vigil::features_internal

@@ -1,0 +1,111 @@
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+// Sliding-window aggregates over caller-placed memory: the per-entity state kernels of the
+// features stage keep every entity's state in one contiguous blob of a fixed-stride slab owned
+// by one worker thread. Each kernel reports its byte size from its layout, is initialised in
+// place, and never allocates. Free functions over caller-owned memory: no locks, no shared
+// state; a state blob is used by one thread at a time.
+namespace vigil::features_internal {
+
+// Unaligned-safe typed access to a state blob. memcpy of a fixed small size compiles to a
+// plain load/store, and sidesteps strict-aliasing questions about the caller's byte slab.
+template <typename T>
+inline T LoadAt(const std::byte* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+template <typename T>
+inline void StoreAt(std::byte* p, T v) {
+  std::memcpy(p, &v, sizeof(T));
+}
+
+// Bucket index of time t: floor(t / step). step_us > 0.
+inline int64_t BucketOf(int64_t t_us, int64_t step_us) {
+  int64_t q = t_us / step_us;
+  if (t_us % step_us != 0 && t_us < 0) --q;
+  return q;
+}
+
+// Slot of bucket index k in a ring of `buckets` slots: k mod buckets, non-negative.
+inline uint32_t SlotOf(int64_t k, uint16_t buckets) {
+  int64_t s = k % buckets;
+  return static_cast<uint32_t>(s < 0 ? s + buckets : s);
+}
+
+// Bucket-index sentinel meaning "nothing added yet".
+inline constexpr int64_t kNoBucket = INT64_MIN;
+
+// A sliding window of `buckets` buckets of width `step_us` (both > 0). Bucket index
+// k = floor(t / step_us). A read at time t aggregates the values whose bucket index lies in
+// [k - buckets + 1, k]. So the window's edge moves in whole steps: it starts at
+// (k - buckets + 1) * step_us. Read at the last tick of a bucket, a value exactly
+// step_us * buckets old is out and one a tick younger is in; read earlier in the bucket, the
+// window reaches back less than step_us * buckets.
+// The count is always kept; `sum`, `sumsq` and `minmax` add the other aggregates.
+struct RingLayout {
+  uint16_t buckets = 1;
+  int64_t step_us = 1;
+  bool sum = false;
+  bool sumsq = false;
+  bool minmax = false;
+};
+
+// What a window holds at a read. min/max are NaN when the window is empty or minmax is not
+// kept; sum/sumsq are 0 when not kept.
+struct WindowAgg {
+  uint64_t count;
+  double sum, sumsq, min, max;
+};
+
+// State layout (8-byte aligned, no padding inside):
+//   int64  newest bucket index seen (kNoBucket before the first add)
+//   double sum[buckets]    if layout.sum
+//   double sumsq[buckets]  if layout.sumsq
+//   double min[buckets]    if layout.minmax   (+inf in an empty slot)
+//   double max[buckets]    if layout.minmax   (-inf in an empty slot)
+//   uint32 count[buckets], padded to a multiple of 8 bytes
+// Bucket k lives in slot k mod buckets. min/max are kept as doubles so they are exact: a
+// float would round 9999.99 up to 9999.990234, and a rule like `max >= 9999.99` would flip.
+// Per slot: 4 bytes + 8 per double aggregate; 12 buckets with everything: 8 + 12 * 36 = 440.
+size_t RingBytes(const RingLayout& layout);
+
+// Initialises `state` (RingBytes(layout) bytes, 8-byte aligned) to an empty window.
+void RingInit(const RingLayout& layout, std::byte* state);
+
+// Adds v at time t_us (>= 0) to bucket floor(t_us / step_us). Returns false (and changes
+// nothing) when that bucket is older than the window ending at the newest bucket seen, i.e.
+// k < newest - buckets + 1. An add in an older but still live bucket goes to that bucket. An
+// add in a newer bucket first clears the buckets that leave the window: at most `buckets`
+// slots, whatever the gap. v must not be NaN (the caller skips missing values): it would
+// poison sum/sumsq. Counts are 32-bit per bucket.
+bool RingAdd(const RingLayout& layout, std::byte* state, int64_t t_us, double v);
+
+// Aggregates the buckets of the window ending at t_us: [k - buckets + 1, k] with
+// k = floor(t_us / step_us). Limitation: when t_us is older than the newest bucket seen, only
+// the buckets still stored ([newest - buckets + 1, k]) count; older ones were overwritten.
+WindowAgg RingRead(const RingLayout& layout, const std::byte* state, int64_t t_us);
+
+// Mean of a window (NaN when empty).
+inline double WindowMean(const WindowAgg& a) {
+  return a.count == 0 ? std::nan("") : a.sum / static_cast<double>(a.count);
+}
+
+// Population standard deviation from count, sum and sumsq (NaN when empty; needs sum and
+// sumsq kept). Computed as sqrt(sumsq/n - mean^2), clamped at 0: the absolute error of the
+// variance is about 1e-16 * sumsq/n, so a window whose spread is below ~1e-7 of its mean
+// reads as a (near) zero deviation. Amount-like data is far from that.
+inline double WindowStddev(const WindowAgg& a) {
+  if (a.count == 0) return std::nan("");
+  const double n = static_cast<double>(a.count);
+  const double mean = a.sum / n;
+  const double var = a.sumsq / n - mean * mean;
+  return var > 0 ? std::sqrt(var) : 0.0;
+}
+
+}  // namespace vigil::features_internal
