@@ -37,7 +37,7 @@ int Bench(const BenchArgs& a) {
     outs.late = sink::OutputFile::Open("/dev/null");
     engine::RunOptions o;
     o.workers = a.workers;
-    o.features = &spec;
+    if (!a.no_features) o.features = &spec;
     engine::PassThroughStages stages;
     engine::Engine engine(pipeline, &stages, o);
     last = engine.Run(*src, outs);
@@ -49,11 +49,12 @@ int Bench(const BenchArgs& a) {
   std::printf(
       "{\"input\":\"%s\",\"records\":%llu,\"bytes\":%lld,\"runs\":%zu,\"best_seconds\":%.4f,"
       "\"median_seconds\":%.4f,\"events_per_second\":%.0f,\"mb_per_second\":%.1f,"
-      "\"decisions_serialized\":%s,\"reconciled\":%s}\n",
+      "\"decisions_serialized\":%s,\"features\":%zu,\"reconciled\":%s}\n",
       a.input.c_str(), static_cast<unsigned long long>(last.read),
       static_cast<long long>(st.st_size), secs.size(), best, median,
       static_cast<double>(last.read) / best, static_cast<double>(st.st_size) / best / 1e6,
-      a.decisions ? "true" : "false", last.Reconciles() ? "true" : "false");
+      a.decisions ? "true" : "false", a.no_features ? size_t{0} : spec.features.size(),
+      last.Reconciles() ? "true" : "false");
   return 0;
 }
 

@@ -50,7 +50,8 @@ struct BenchArgs {
   std::string input;
   int repeat = 3;
   int workers = 0;
-  bool decisions = false;  // also serialize decisions (to /dev/null)
+  bool decisions = false;    // also serialize decisions (to /dev/null)
+  bool no_features = false;  // skip the features stage: decode, validate, dedup, route only
 };
 
 int Run(const RunArgs& args);

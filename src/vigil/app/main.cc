@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
                       "Also serialize decisions (to /dev/null); default measures decode, "
                       "validate, dedup and routing only");
 
+  bench_cmd->add_flag("--no-features", bench.no_features,
+                      "Skip the pipeline's features: measure decode, validate, dedup and routing");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,99 @@
+// Cost of the card-fraud example's feature set (examples/card-fraud.yaml: 3 entities, 21
+// features) per event, on generated card traffic, and its bytes of state per entity.
+// Run: build/release/src/vigil/features/feature_engine_benchmark
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "vigil/config/pipeline.h"
+#include "vigil/decode/decoder.h"
+#include "vigil/features/feature_engine.h"
+#include "vigil/features/spec.h"
+#include "vigil/source/generator.h"
+#include "vigil/source/record_source.h"
+
+namespace {
+
+struct Fixture {
+  vigil::config::Pipeline pipeline;
+  vigil::features::Spec spec;
+  std::vector<vigil::Event> events;
+  std::vector<std::vector<vigil::Hash128>> keys;  // by event, by entity (lo=hi=0: none)
+
+  explicit Fixture(uint64_t n) {
+    pipeline = vigil::config::LoadPipelineFile(VIGIL_SOURCE_DIR "/examples/card-fraud.yaml");
+    spec = vigil::features::ParseSpec(pipeline);
+    vigil::source::GeneratorOptions g;
+    g.events = n;
+    g.seed = 5;
+    auto src = vigil::source::OpenGenerator(g);
+    auto decoder = vigil::decode::MakeDecoder(pipeline);
+    std::vector<vigil::source::Record> recs;
+    while (src->Next(recs, 1024)) {
+      for (const auto& r : recs) {
+        vigil::Event e;
+        if (!decoder->Decode(r.text, e).ok()) continue;
+        std::vector<vigil::Hash128> k;
+        for (const auto& en : spec.entities) {
+          const vigil::Value& v = e.values[static_cast<size_t>(en.field)];
+          k.push_back(v.kind == vigil::Value::Kind::kString ? vigil::HashId(e.Str(v))
+                                                            : vigil::Hash128{0, 0});
+        }
+        keys.push_back(std::move(k));
+        events.push_back(std::move(e));
+      }
+    }
+  }
+};
+
+const Fixture& Data() {
+  static const Fixture f(500000);
+  return f;
+}
+
+// All of one event's feature work on one worker: every entity's update, then the derived
+// features. Runs through the whole generated stream (weeks of traffic), so state grows to
+// the stream's real entity count and cache behaviour is realistic.
+void BM_CardFraudFeatures(benchmark::State& state) {
+  const Fixture& f = Data();
+  const size_t fc = f.spec.features.size();
+  std::vector<double> row(fc);
+  uint64_t processed = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    vigil::features::FeatureEngine engine(f.pipeline, f.spec);
+    state.ResumeTiming();
+    for (size_t i = 0; i < f.events.size(); ++i) {
+      for (size_t en = 0; en < f.spec.entities.size(); ++en) {
+        const vigil::Hash128& k = f.keys[i][en];
+        if (k.lo == 0 && k.hi == 0) continue;
+        engine.UpdateEntity(static_cast<int>(en), k, f.events[i], row);
+      }
+      engine.Derive(f.events[i], row);
+      benchmark::DoNotOptimize(row.data());
+    }
+    processed += f.events.size();
+    state.PauseTiming();
+    state.counters["entities"] = static_cast<double>(engine.EntityCount());
+    state.counters["state_bytes_per_entity"] =
+        static_cast<double>(engine.StateBytes()) / static_cast<double>(engine.EntityCount());
+    for (size_t en = 0; en < f.spec.entities.size(); ++en) {
+      state.counters["blob_bytes_" + f.spec.entities[en].name] =
+          static_cast<double>(engine.EntityBytes(static_cast<int>(en)));
+    }
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(processed));
+  state.counters["features"] = static_cast<double>(fc);
+  state.counters["ns_per_event"] = benchmark::Counter(
+      static_cast<double>(processed) * 1e-9,
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_CardFraudFeatures)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+}  // namespace
+
+BENCHMARK_MAIN();
