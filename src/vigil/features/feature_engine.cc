@@ -33,12 +33,18 @@ bool Matches(const Event& e, const Where& w) {
   }
   const double x = v.kind == Value::Kind::kBool ? (v.b ? 1.0 : 0.0) : NumericValue(e, w.field);
   switch (w.cmp) {
-    case Where::Cmp::kEq: return x == w.number;
-    case Where::Cmp::kNe: return x != w.number;
-    case Where::Cmp::kLt: return x < w.number;
-    case Where::Cmp::kLe: return x <= w.number;
-    case Where::Cmp::kGt: return x > w.number;
-    case Where::Cmp::kGe: return x >= w.number;
+    case Where::Cmp::kEq:
+      return x == w.number;
+    case Where::Cmp::kNe:
+      return x != w.number;
+    case Where::Cmp::kLt:
+      return x < w.number;
+    case Where::Cmp::kLe:
+      return x <= w.number;
+    case Where::Cmp::kGt:
+      return x > w.number;
+    case Where::Cmp::kGe:
+      return x >= w.number;
   }
   return false;
 }
@@ -46,9 +52,12 @@ bool Matches(const Event& e, const Where& w) {
 uint64_t ValueHash(const Event& e, int field) {
   const Value& v = e.values[static_cast<size_t>(field)];
   switch (v.kind) {
-    case Value::Kind::kString: return Hash64(e.Str(v));
-    case Value::Kind::kNull: return 0;
-    default: return Hash64(std::string_view(reinterpret_cast<const char*>(&v.i), sizeof v.i));
+    case Value::Kind::kString:
+      return Hash64(e.Str(v));
+    case Value::Kind::kNull:
+      return 0;
+    default:
+      return Hash64(std::string_view(reinterpret_cast<const char*>(&v.i), sizeof v.i));
   }
 }
 
@@ -56,7 +65,7 @@ uint64_t ValueHash(const Event& e, int field) {
 struct Layout {
   struct Ring {
     fi::RingLayout layout;
-    int of;                     // -1: count only
+    int of;  // -1: count only
     const Where* where;
     size_t offset;
   };
@@ -110,8 +119,8 @@ struct Layout {
 
 bool SameWhere(const Where* a, const Where* b) {
   if (!a || !b) return a == b;
-  return a->field == b->field && a->cmp == b->cmp && a->number == b->number &&
-         a->text == b->text && a->numeric == b->numeric;
+  return a->field == b->field && a->cmp == b->cmp && a->number == b->number && a->text == b->text &&
+         a->numeric == b->numeric;
 }
 
 Layout MakeLayout(const Spec& spec, int entity) {
@@ -129,8 +138,7 @@ Layout MakeLayout(const Spec& spec, int entity) {
       case Op::kMax:
       case Op::kStddev: {
         const int of = f.op == Op::kCount ? -1 : f.of;
-        const uint16_t buckets =
-            static_cast<uint16_t>((f.window_us + f.step_us - 1) / f.step_us);
+        const uint16_t buckets = static_cast<uint16_t>((f.window_us + f.step_us - 1) / f.step_us);
         // Features over the same window, step, field and filter share one ring.
         for (size_t i = 0; i < l.rings.size(); ++i) {
           const auto& r = l.rings[i];
@@ -141,7 +149,8 @@ Layout MakeLayout(const Spec& spec, int entity) {
         }
         if (read.part < 0) {
           read.part = static_cast<int>(l.rings.size());
-          l.rings.push_back({fi::RingLayout{buckets, f.step_us, false, false, false}, of, where, 0});
+          l.rings.push_back(
+              {fi::RingLayout{buckets, f.step_us, false, false, false}, of, where, 0});
         }
         auto& ring = l.rings[static_cast<size_t>(read.part)].layout;
         ring.sum = ring.sum || f.op == Op::kSum || f.op == Op::kAvg || f.op == Op::kStddev;
@@ -150,8 +159,7 @@ Layout MakeLayout(const Spec& spec, int entity) {
         break;
       }
       case Op::kDistinct: {
-        const uint16_t buckets =
-            static_cast<uint16_t>((f.window_us + f.step_us - 1) / f.step_us);
+        const uint16_t buckets = static_cast<uint16_t>((f.window_us + f.step_us - 1) / f.step_us);
         read.part = static_cast<int>(l.distincts.size());
         l.distincts.push_back({fi::DistinctLayout{buckets, f.step_us}, f.of, where, 0});
         break;
@@ -323,10 +331,14 @@ class EntityTable {
 double NumericValue(const Event& e, int field) {
   const Value& v = e.values[static_cast<size_t>(field)];
   switch (v.kind) {
-    case Value::Kind::kFloat: return v.f;
-    case Value::Kind::kInt: return static_cast<double>(v.i);
-    case Value::Kind::kBool: return v.b ? 1.0 : 0.0;
-    default: return kNaN;
+    case Value::Kind::kFloat:
+      return v.f;
+    case Value::Kind::kInt:
+      return static_cast<double>(v.i);
+    case Value::Kind::kBool:
+      return v.b ? 1.0 : 0.0;
+    default:
+      return kNaN;
   }
 }
 
@@ -469,10 +481,10 @@ void FeatureEngine::Derive(const Event& e, std::span<double> out) const {
   for (size_t i = 0; i < fs.size(); ++i) {
     const FeatureSpec& f = fs[i];
     if (f.op != Op::kRatio && f.op != Op::kDiff) continue;
-    const double a = f.a_feature >= 0 ? out[static_cast<size_t>(f.a_feature)]
-                                      : NumericValue(e, f.a_field);
-    const double b = f.b_feature >= 0 ? out[static_cast<size_t>(f.b_feature)]
-                                      : NumericValue(e, f.b_field);
+    const double a =
+        f.a_feature >= 0 ? out[static_cast<size_t>(f.a_feature)] : NumericValue(e, f.a_field);
+    const double b =
+        f.b_feature >= 0 ? out[static_cast<size_t>(f.b_feature)] : NumericValue(e, f.b_field);
     out[i] = f.op == Op::kDiff ? a - b : (b == 0 ? kNaN : a / b);
   }
 }

@@ -88,9 +88,9 @@ void BM_CardFraudFeatures(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(processed));
   state.counters["features"] = static_cast<double>(fc);
-  state.counters["ns_per_event"] = benchmark::Counter(
-      static_cast<double>(processed) * 1e-9,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_event"] =
+      benchmark::Counter(static_cast<double>(processed) * 1e-9,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_CardFraudFeatures)->Unit(benchmark::kMillisecond)->Iterations(3);
 

@@ -28,14 +28,22 @@ struct OpInfo {
   Op op;
 };
 constexpr OpInfo kOps[] = {
-    {"count", Op::kCount},   {"sum", Op::kSum},
-    {"avg", Op::kAvg},       {"min", Op::kMin},
-    {"max", Op::kMax},       {"stddev", Op::kStddev},
-    {"distinct", Op::kDistinct}, {"is_new", Op::kIsNew},
-    {"last", Op::kLast},     {"time_since_last", Op::kTimeSinceLast},
-    {"ewma", Op::kEwma},     {"zscore", Op::kZscore},
-    {"geo_distance", Op::kGeoDistance}, {"geo_speed", Op::kGeoSpeed},
-    {"ratio", Op::kRatio},   {"diff", Op::kDiff},
+    {"count", Op::kCount},
+    {"sum", Op::kSum},
+    {"avg", Op::kAvg},
+    {"min", Op::kMin},
+    {"max", Op::kMax},
+    {"stddev", Op::kStddev},
+    {"distinct", Op::kDistinct},
+    {"is_new", Op::kIsNew},
+    {"last", Op::kLast},
+    {"time_since_last", Op::kTimeSinceLast},
+    {"ewma", Op::kEwma},
+    {"zscore", Op::kZscore},
+    {"geo_distance", Op::kGeoDistance},
+    {"geo_speed", Op::kGeoSpeed},
+    {"ratio", Op::kRatio},
+    {"diff", Op::kDiff},
 };
 
 std::string OpList() {
@@ -45,8 +53,8 @@ std::string OpList() {
 }
 
 bool IsWindowOp(Op op) {
-  return op == Op::kCount || op == Op::kSum || op == Op::kAvg || op == Op::kMin ||
-         op == Op::kMax || op == Op::kStddev || op == Op::kDistinct;
+  return op == Op::kCount || op == Op::kSum || op == Op::kAvg || op == Op::kMin || op == Op::kMax ||
+         op == Op::kStddev || op == Op::kDistinct;
 }
 
 bool IsNumeric(FieldType t) {
@@ -121,8 +129,8 @@ std::optional<Where> ParseWhere(const config::Pipeline& p, const std::string& te
     w.numeric = false;
     w.text = std::string(value);
   } else {
-    error = fmt::format("field '{}' of type {} cannot be used in where", field,
-                        FieldTypeName(type));
+    error =
+        fmt::format("field '{}' of type {} cannot be used in where", field, FieldTypeName(type));
     return std::nullopt;
   }
   return w;
@@ -174,7 +182,8 @@ void ReadEntities(Reader& r, const config::Pipeline& p, const YAML::Node& n, Spe
     }
     e.field = p.FieldIndex(field);
     if (e.field < 0) {
-      r.Fail(kv.second, where, fmt::format("unknown field '{}': declare it under input.fields", field));
+      r.Fail(kv.second, where,
+             fmt::format("unknown field '{}': declare it under input.fields", field));
       continue;
     }
     if (p.input.fields[static_cast<size_t>(e.field)].type != FieldType::kString) {
@@ -200,10 +209,11 @@ void ReadOperand(Reader& r, const config::Pipeline& p, const Spec& spec, const Y
   }
 }
 
-void ReadFeature(Reader& r, const config::Pipeline& p, const YAML::Node& n, const std::string& where,
-                 Spec& spec) {
-  r.AllowKeys(n, where, {"name", "entity", "op", "of", "window", "step", "where", "half_life",
-                         "capacity", "lat", "lon", "a", "b"});
+void ReadFeature(Reader& r, const config::Pipeline& p, const YAML::Node& n,
+                 const std::string& where, Spec& spec) {
+  r.AllowKeys(n, where,
+              {"name", "entity", "op", "of", "window", "step", "where", "half_life", "capacity",
+               "lat", "lon", "a", "b"});
   FeatureSpec f;
   if (!r.String(n, "name", where, f.name, true)) return;
   if (spec.FeatureIndex(f.name) >= 0 || p.FieldIndex(f.name) >= 0) {
@@ -220,7 +230,8 @@ void ReadFeature(Reader& r, const config::Pipeline& p, const YAML::Node& n, cons
     }
   }
   if (!known) {
-    r.Fail(n["op"], where + ".op", fmt::format("unknown op '{}'; expected one of: {}", op, OpList()));
+    r.Fail(n["op"], where + ".op",
+           fmt::format("unknown op '{}'; expected one of: {}", op, OpList()));
     return;
   }
   const bool derived = f.op == Op::kRatio || f.op == Op::kDiff;
@@ -263,7 +274,8 @@ void ReadFeature(Reader& r, const config::Pipeline& p, const YAML::Node& n, cons
     if (r.String(n, "window", where, window, true)) {
       const auto w = ParseDuration(window);
       if (!w || *w < 1000000) {
-        r.Fail(n["window"], where + ".window", "expected a duration of at least 1s, like 10m or 30d");
+        r.Fail(n["window"], where + ".window",
+               "expected a duration of at least 1s, like 10m or 30d");
       } else {
         f.window_us = *w;
         f.step_us = std::max<int64_t>(1000000, f.window_us / kDefaultBuckets);
@@ -277,8 +289,9 @@ void ReadFeature(Reader& r, const config::Pipeline& p, const YAML::Node& n, cons
           }
         }
         if ((f.window_us + f.step_us - 1) / f.step_us > kMaxBuckets) {
-          r.Fail(n["window"], where + ".window",
-                 fmt::format("window / step is more than {} buckets; use a larger step", kMaxBuckets));
+          r.Fail(
+              n["window"], where + ".window",
+              fmt::format("window / step is more than {} buckets; use a larger step", kMaxBuckets));
         }
       }
     }
@@ -289,7 +302,8 @@ void ReadFeature(Reader& r, const config::Pipeline& p, const YAML::Node& n, cons
       if (!f.where) r.Fail(n["where"], where + ".where", error);
     }
   } else {
-    if (n["window"]) r.Fail(n["window"], where + ".window", fmt::format("op '{}' takes no window", op));
+    if (n["window"])
+      r.Fail(n["window"], where + ".window", fmt::format("op '{}' takes no window", op));
     if (n["where"]) r.Fail(n["where"], where + ".where", fmt::format("op '{}' takes no where", op));
   }
   if (f.op == Op::kEwma || f.op == Op::kZscore) {
@@ -305,8 +319,10 @@ void ReadFeature(Reader& r, const config::Pipeline& p, const YAML::Node& n, cons
   if (f.op == Op::kIsNew) {
     int64_t cap = f.capacity;
     if (r.Int(n, "capacity", where, cap, false)) {
-      if (cap < 1 || cap > 255) r.Fail(n["capacity"], where + ".capacity", "expected 1..255");
-      else f.capacity = static_cast<int>(cap);
+      if (cap < 1 || cap > 255)
+        r.Fail(n["capacity"], where + ".capacity", "expected 1..255");
+      else
+        f.capacity = static_cast<int>(cap);
     }
   }
   spec.features.push_back(std::move(f));
@@ -325,7 +341,8 @@ Spec ParseSpec(const config::Pipeline& p) {
       for (size_t i = 0; i < fs.size(); ++i) {
         const std::string where = fmt::format("features[{}]", i);
         if (!fs[i].IsMap()) {
-          r.Fail(fs[i], where, "expected a mapping like {name: n, entity: card, op: count, window: 1h}");
+          r.Fail(fs[i], where,
+                 "expected a mapping like {name: n, entity: card, op: count, window: 1h}");
           continue;
         }
         ReadFeature(r, p, fs[i], where, spec);

@@ -35,29 +35,29 @@ struct Where {
   enum class Cmp : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
   int field = -1;  // input field index
   Cmp cmp = Cmp::kEq;
-  double number = 0;    // for numeric fields
-  std::string text;     // for string fields (kEq / kNe only)
+  double number = 0;  // for numeric fields
+  std::string text;   // for string fields (kEq / kNe only)
   bool numeric = true;
 };
 
 struct FeatureSpec {
   std::string name;
   Op op = Op::kCount;
-  int entity = -1;       // index into Spec::entities (-1 for kRatio / kDiff)
-  int of = -1;           // input field index (window and history ops)
-  int lat = -1, lon = -1;  // input field indices (geo ops)
-  int64_t window_us = 0;   // window ops
-  int64_t step_us = 0;     // window ops: bucket width; the window moves in these steps
+  int entity = -1;           // index into Spec::entities (-1 for kRatio / kDiff)
+  int of = -1;               // input field index (window and history ops)
+  int lat = -1, lon = -1;    // input field indices (geo ops)
+  int64_t window_us = 0;     // window ops
+  int64_t step_us = 0;       // window ops: bucket width; the window moves in these steps
   int64_t half_life_us = 0;  // ewma / zscore
-  int capacity = 32;       // is_new: distinct values remembered per entity
+  int capacity = 32;         // is_new: distinct values remembered per entity
   std::optional<Where> where;
   // kRatio / kDiff operands: either an input field or an earlier feature.
   int a_field = -1, a_feature = -1, b_field = -1, b_feature = -1;
 };
 
 struct EntitySpec {
-  std::string name;  // e.g. "card"
-  int field = -1;    // the string field whose value identifies the entity
+  std::string name;    // e.g. "card"
+  int field = -1;      // the string field whose value identifies the entity
   int64_t ttl_us = 0;  // idle entities are forgotten after this long in event time (0: never)
 };
 

@@ -80,13 +80,14 @@ features:
   - {name: f, op: ratio, a: amount, b: later}
   - {name: amount, entity: card, op: last, of: amount}
 )"),
-      ElementsAre(HasSubstr("p.yaml:15:23: features[0].entity: unknown entity 'crad'"),
-                  HasSubstr("p.yaml:16:33: features[1].op: unknown op 'summ'; expected one of: count"),
-                  HasSubstr("p.yaml:17:42: features[2].of: field 'channel' must be numeric"),
-                  HasSubstr("p.yaml:18:59: features[3].where: expected 'field OP value'"),
-                  HasSubstr("p.yaml:19:48: features[4].window: window / step is more than 1024 buckets"),
-                  HasSubstr("p.yaml:20:40: features[5].b: unknown field or feature 'later'"),
-                  HasSubstr("p.yaml:21:12: features[6].name: 'amount' is already the name")));
+      ElementsAre(
+          HasSubstr("p.yaml:15:23: features[0].entity: unknown entity 'crad'"),
+          HasSubstr("p.yaml:16:33: features[1].op: unknown op 'summ'; expected one of: count"),
+          HasSubstr("p.yaml:17:42: features[2].of: field 'channel' must be numeric"),
+          HasSubstr("p.yaml:18:59: features[3].where: expected 'field OP value'"),
+          HasSubstr("p.yaml:19:48: features[4].window: window / step is more than 1024 buckets"),
+          HasSubstr("p.yaml:20:40: features[5].b: unknown field or feature 'later'"),
+          HasSubstr("p.yaml:21:12: features[6].name: 'amount' is already the name")));
 }
 
 TEST(FeatureSpec, FeaturesNeedEntities) {
