@@ -247,9 +247,19 @@ class EntityTable {
     if (!was && fi::DistinctIsApproximate(state)) heap_ += fi::DistinctHeapBytes(d.layout, state);
   }
 
-  std::byte* FindOrCreate(const Hash128& key) {
+  // The entity's state, created empty if it is new or was idle longer than the ttl at time
+  // `now_us` (so expiry is exact whenever the background scan gets to it).
+  std::byte* FindOrCreate(const Hash128& key, int64_t now_us) {
     auto [it, inserted] = index_.try_emplace(key, 0);
-    if (!inserted) return Blob(it->second);
+    if (!inserted) {
+      std::byte* blob = Blob(it->second);
+      const int64_t seen = LoadI64(blob + Layout::kLastSeen);
+      if (ttl_us_ > 0 && seen != INT64_MIN && seen < now_us - ttl_us_) {
+        Destroy(blob);
+        Init(blob);
+      }
+      return blob;
+    }
     uint32_t slot;
     if (!free_.empty()) {
       slot = free_.back();
@@ -473,7 +483,7 @@ FeatureEngine::~FeatureEngine() = default;
 void FeatureEngine::UpdateEntity(int entity, const Hash128& key, const Event& event,
                                  std::span<double> out) {
   EntityTable& table = *impl_->tables[static_cast<size_t>(entity)];
-  impl_->Update(table, event, table.FindOrCreate(key), out);
+  impl_->Update(table, event, table.FindOrCreate(key, event.time_us), out);
 }
 
 void FeatureEngine::Derive(const Event& e, std::span<double> out) const {

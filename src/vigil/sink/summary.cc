@@ -22,9 +22,10 @@ std::string SummaryJson(const RunSummary& s) {
   std::string out = fmt::format(
       "{{\"read\":{},\"decided\":{},\"dead_lettered\":{},\"duplicate\":{},\"late\":{},"
       "\"alerts\":{},\"events_per_second\":{},\"elapsed_seconds\":{:.3f},\"reconciled\":{},"
-      "\"completed\":{},\"outcomes\":{{",
+      "\"completed\":{},\"window_completeness\":{:.6f},\"outcomes\":{{",
       s.read, s.decided, s.dead_lettered, s.duplicate, s.late, s.alerts,
-      static_cast<int64_t>(s.EventsPerSecond()), s.elapsed_seconds, s.Reconciles(), s.completed);
+      static_cast<int64_t>(s.EventsPerSecond()), s.elapsed_seconds, s.Reconciles(), s.completed,
+      s.WindowCompleteness());
   for (int i = 0; i < decide::kOutcomeCount; ++i) {
     out += fmt::format("{}\"{}\":{}", i ? "," : "", decide::OutcomeName(decide::Outcome(i)),
                        s.by_outcome[i]);
@@ -52,10 +53,10 @@ std::string SummaryText(const RunSummary& s) {
       "  alerts         {:>12}\n"
       "  dead-lettered  {:>12}\n"
       "  duplicate      {:>12}\n"
-      "  late           {:>12}\n",
+      "  late           {:>12}  (window completeness {:.4f}%)\n",
       s.completed ? "read" : "stopped after", s.read, s.elapsed_seconds, s.EventsPerSecond(),
       s.decided, s.by_outcome[0], s.by_outcome[1], s.by_outcome[2], s.alerts, s.dead_lettered,
-      s.duplicate, s.late);
+      s.duplicate, s.late, 100 * s.WindowCompleteness());
   for (int i = 1; i < decode::kErrcCount; ++i) {
     if (s.dead_by_reason[i]) {
       out += fmt::format("    {:<14} {:>10}\n", decode::ErrcName(decode::Errc(i)),

@@ -29,6 +29,12 @@ struct RunSummary {
   bool completed = false;  // false when interrupted (signal, --events cut-off is still complete)
 
   bool Reconciles() const { return read == decided + dead_lettered + duplicate + late; }
+  // Share of the valid, non-duplicate events that arrived before their window closed (i.e.
+  // were not late): decided / (decided + late); 1 when there were none.
+  double WindowCompleteness() const {
+    return decided + late > 0 ? static_cast<double>(decided) / static_cast<double>(decided + late)
+                              : 1.0;
+  }
   double EventsPerSecond() const { return elapsed_seconds > 0 ? read / elapsed_seconds : 0; }
   void Add(const RunSummary& other);
 };
