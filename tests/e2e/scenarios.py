@@ -136,6 +136,36 @@ def interrupted_then_resumed(vigil, tmp, inp, sig, pipeline=PIPELINE):
     return done
 
 
+def scenario_killed_while_catching_up(vigil, tmp):
+    """A resumed run is killed again before it has caught up with what the files hold."""
+    inp = make_input(vigil, tmp, 60000)
+    ref = clean_run(vigil, tmp, inp)
+    out = os.path.join(tmp, "crash-out")
+    speed = f"{event_time_span(inp) / 6:.0f}x"
+    cmd = [vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--quiet",
+           "--emit-features", "--speed", speed]
+    state = os.path.join(out, "run-state.json")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_progress(state, proc, 20000)
+    proc.kill()
+    proc.wait()
+    with open(state) as f:
+        first = json.load(f)
+    # Resumed at the same pace: it re-reads from the start, so a kill 1.5 s in lands while it
+    # is still catching up with the 20000+ records already written.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)
+    proc.kill()
+    proc.wait()
+    with open(state) as f:
+        second = json.load(f)
+    check(second["decisions_lines"] >= first["decisions_lines"],
+          f"the commit went backwards: {first} then {second}")
+    r = subprocess.run(cmd[:-2], capture_output=True, timeout=200)
+    check(r.returncode == 0, r.stderr.decode())
+    compare_outputs(ref, out)
+
+
 def scenario_resume_after_kill(vigil, tmp):
     inp = make_input(vigil, tmp, 60000)
     done = interrupted_then_resumed(vigil, tmp, inp, signal.SIGKILL)

@@ -130,11 +130,13 @@ int Run(const RunArgs& a) {
           "--overwrite to start afresh",
           dir, previous->input, previous->input));
     }
-    opts.replay_until = previous->commit.offset;
-    opts.resume_from = previous->commit.summary;
-    std::fprintf(stderr, "vigil: resuming %s at line %llu (%llu records already done)\n",
-                 a.input.c_str(), static_cast<unsigned long long>(previous->commit.next_line),
-                 static_cast<unsigned long long>(opts.resume_from.read));
+    opts.skip_decisions = previous->commit.decisions_lines;
+    opts.skip_dead_letters = previous->commit.dead_letters_lines;
+    opts.skip_late = previous->commit.late_lines;
+    std::fprintf(stderr,
+                 "vigil: resuming %s: %llu decisions already written; re-reading the input to "
+                 "rebuild state, writing only what is new\n",
+                 a.input.c_str(), static_cast<unsigned long long>(opts.skip_decisions));
   }
 
   auto src = source::OpenFile(a.input, fopts);

@@ -27,13 +27,11 @@ std::string Serialize(const RunState& s) {
   out += ",\"input\":";
   AppendJsonString(out, s.input);
   out += fmt::format(
-      ",\"completed\":{},\"offset\":{},\"next_line\":{},\"decisions_bytes\":{},"
-      "\"dead_letters_bytes\":{},\"late_bytes\":{},\"read\":{},\"decided\":{},"
-      "\"dead_lettered\":{},\"duplicate\":{},\"late\":{},\"alerts\":{},\"watermark_us\":{},"
-      "\"elapsed_seconds\":{},\"by_outcome\":[{}],\"dead_by_reason\":[{}]}}\n",
-      s.completed, c.offset, c.next_line, c.decisions_bytes, c.dead_letters_bytes, c.late_bytes,
-      m.read, m.decided, m.dead_lettered, m.duplicate, m.late, m.alerts, m.watermark_us,
-      m.elapsed_seconds, fmt::join(m.by_outcome, ","), fmt::join(m.dead_by_reason, ","));
+      ",\"completed\":{},\"offset\":{},\"decisions_bytes\":{},\"dead_letters_bytes\":{},"
+      "\"late_bytes\":{},\"decisions_lines\":{},\"dead_letters_lines\":{},\"late_lines\":{},"
+      "\"read\":{},\"decided\":{}}}\n",
+      s.completed, c.offset, c.decisions_bytes, c.dead_letters_bytes, c.late_bytes,
+      c.decisions_lines, c.dead_letters_lines, c.late_lines, m.read, m.decided);
   return out;
 }
 
@@ -70,27 +68,14 @@ std::optional<RunState> LoadRunState(const std::string& path) {
     s.completed = bool(doc["completed"]);
     engine::CommitPoint& c = s.commit;
     c.offset = u("offset");
-    c.next_line = u("next_line");
     c.decisions_bytes = u("decisions_bytes");
     c.dead_letters_bytes = u("dead_letters_bytes");
     c.late_bytes = u("late_bytes");
-    sink::RunSummary& m = c.summary;
-    m.read = u("read");
-    m.decided = u("decided");
-    m.dead_lettered = u("dead_lettered");
-    m.duplicate = u("duplicate");
-    m.late = u("late");
-    m.alerts = u("alerts");
-    m.watermark_us = int64_t(doc["watermark_us"]);
-    m.elapsed_seconds = double(doc["elapsed_seconds"]);
-    auto counts = [&](const char* key, auto& into) {
-      size_t i = 0;
-      for (auto v : simdjson::dom::array(doc[key])) {
-        if (i < into.size()) into[i++] = static_cast<uint64_t>(int64_t(v));
-      }
-    };
-    counts("by_outcome", m.by_outcome);
-    counts("dead_by_reason", m.dead_by_reason);
+    c.decisions_lines = u("decisions_lines");
+    c.dead_letters_lines = u("dead_letters_lines");
+    c.late_lines = u("late_lines");
+    c.summary.read = u("read");
+    c.summary.decided = u("decided");
   } catch (const simdjson::simdjson_error& e) {
     throw std::runtime_error(
         fmt::format("{}: missing or mistyped key ({}); remove it to start afresh", path, e.what()));

@@ -7,10 +7,11 @@
 
 namespace vigil::app {
 
-// RunState is what `vigil run --out DIR` keeps in DIR/run-state.json: the input, the source
-// position, the exact length of each output and the counters at the last commit point.
-// A run killed at any moment resumes from it: outputs are cut back to those lengths and
-// the input is read again from that position, so no decision is lost or written twice.
+// RunState is what `vigil run --out DIR` keeps in DIR/run-state.json: the input and the
+// exact length (bytes and lines) of each output at the last commit point. A run killed at any
+// moment resumes from it: outputs are cut back to those lengths, and the input is run again
+// from its start with the first lines of each output not written again (outputs are
+// deterministic), so no decision is lost or written twice.
 struct RunState {
   std::string pipeline;
   std::string input;

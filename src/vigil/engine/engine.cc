@@ -45,7 +45,6 @@ struct Batch {
   std::vector<uint8_t> has_entity;
   std::vector<uint64_t> entity_count;  // per worker: entities held after this batch
   std::vector<uint64_t> state_bytes;   // per worker
-  std::vector<uint8_t> replay;         // event i rebuilds state only (resume): no decision
   int phase = 0;                       // 0: entity features; 1: decisions
   std::atomic<int> pending{0};         // workers still to finish this batch's phase
 
@@ -104,7 +103,6 @@ struct Engine::Impl {
       b->out.resize(static_cast<size_t>(workers));
       b->worker_stats.resize(static_cast<size_t>(workers));
       b->feats.resize(batch_size * feature_count);
-      b->replay.resize(batch_size);
       b->entity_keys.resize(batch_size * entity_count);
       b->has_entity.resize(batch_size * entity_count);
       b->entity_count.resize(static_cast<size_t>(workers));
@@ -147,7 +145,7 @@ struct Engine::Impl {
     std::vector<source::Record> records;
     int64_t max_time = INT64_MIN;
     int64_t watermark = INT64_MIN;
-    uint64_t read_total = options.resume_from.read;
+    uint64_t read_total = 0;
     const uint64_t limit = options.max_events;
     const Clock::time_point wall0 = Clock::now();
     int64_t time0 = INT64_MIN;
@@ -164,20 +162,6 @@ struct Engine::Impl {
       for (const source::Record& r : records) {
         if (decoder->WantsHeader()) {
           ReadHeader(*decoder, src, r.text, r.line);
-          continue;
-        }
-        if (r.offset < options.replay_until) {
-          // Decided by the run being resumed: rebuild dedup, watermark and feature state, and
-          // nothing else (not counted, no output).
-          if (r.oversize || !decoder->Decode(r.text, scratch).ok()) continue;
-          const Hash128 id = HashId(scratch.Id());
-          if (dedup.Seen(id) || scratch.time_us < watermark) continue;
-          dedup.Insert(id, scratch.time_us);
-          if (scratch.time_us > max_time) {
-            max_time = scratch.time_us;
-            watermark = std::max(watermark, max_time - pipeline.allowed_lateness_us);
-          }
-          if (feature_count > 0) Accept(*b, scratch, /*replay=*/true);
           continue;
         }
         ++read_total;
@@ -230,7 +214,7 @@ struct Engine::Impl {
           watermark = std::max(watermark, max_time - pipeline.allowed_lateness_us);
         }
         scratch.record = read_total;
-        Accept(*b, scratch, /*replay=*/false);
+        Accept(*b, scratch);
       }
       b->end_offset = src.Position();
       b->end_line = src.NextLine();
@@ -241,10 +225,9 @@ struct Engine::Impl {
 
   // Moves `scratch` into the batch (its old event becomes the next scratch), with its worker
   // and the hashes of its entity keys.
-  void Accept(Batch& b, Event& scratch, bool replay) {
+  void Accept(Batch& b, Event& scratch) {
     const size_t i = b.n++;
     b.owner[i] = static_cast<uint16_t>(scratch.key_hash % static_cast<uint64_t>(workers));
-    b.replay[i] = replay;
     std::fill_n(b.feats.begin() + static_cast<std::ptrdiff_t>(i * feature_count), feature_count,
                 std::numeric_limits<double>::quiet_NaN());
     for (size_t en = 0; en < entity_count; ++en) {
@@ -314,7 +297,7 @@ struct Engine::Impl {
       std::string& out = b->out[static_cast<size_t>(me)];
       sink::RunSummary& stats = b->worker_stats[static_cast<size_t>(me)];
       for (size_t i = 0; i < b->n; ++i) {
-        if (b->owner[i] != me || b->replay[i]) continue;
+        if (b->owner[i] != me) continue;
         const Event& e = b->events[i];
         std::span<double> feats(b->feats.data() + i * fc, fc);
         if (fe) fe->Derive(e, feats);
@@ -340,31 +323,54 @@ struct Engine::Impl {
   bool serialize_decisions = true;
 
   // Writes one batch's outputs in source order.
-  void Write(Batch& b, Outputs& outs, std::vector<uint32_t>& cursor) {
-    if (outs.decisions) {
+  // One output's writer state: how many lines it has had, and how many of the first lines are
+  // already in the file (resume) and must not be written again.
+  struct LineSink {
+    sink::OutputFile* file = nullptr;
+    uint64_t lines = 0;
+    uint64_t skip = 0;
+
+    // Writes whole lines (text ends with '\n'), leaving out those before `skip`.
+    void Write(std::string_view text) {
+      if (!file || text.empty()) return;
+      size_t from = 0;
+      while (lines < skip && from < text.size()) {
+        from = text.find('\n', from) + 1;
+        ++lines;
+      }
+      if (from < text.size()) {
+        lines += static_cast<uint64_t>(
+            std::count(text.begin() + static_cast<std::ptrdiff_t>(from), text.end(), '\n'));
+        file->Write(text.substr(from));
+      }
+    }
+  };
+
+  // Writes one batch's outputs in source order.
+  void Write(Batch& b, LineSink& decisions, LineSink& dead, LineSink& late,
+             std::vector<uint32_t>& cursor) {
+    if (decisions.file) {
       if (workers == 1) {
-        outs.decisions->Write(b.out[0]);
+        decisions.Write(b.out[0]);
       } else {
         std::fill(cursor.begin(), cursor.end(), 0);
         for (size_t i = 0; i < b.n; ++i) {
-          if (b.replay[i]) continue;
           const size_t w = b.owner[i];
           const std::string& o = b.out[w];
-          outs.decisions->Write(std::string_view(o.data() + cursor[w], b.line_end[i] - cursor[w]));
+          decisions.Write(std::string_view(o.data() + cursor[w], b.line_end[i] - cursor[w]));
           cursor[w] = b.line_end[i];
         }
       }
     }
-    if (!b.dead.empty() && outs.dead_letters) outs.dead_letters->Write(b.dead);
-    if (!b.late.empty() && outs.late) outs.late->Write(b.late);
+    dead.Write(b.dead);
+    late.Write(b.late);
   }
 
   sink::RunSummary Run(source::RecordSource& src, Outputs& outs) {
     serialize_decisions = outs.decisions != nullptr;
-    sink::RunSummary total = options.resume_from;
+    sink::RunSummary total;
     total.input = src.Name();
     total.completed = false;
-    const uint64_t read_before = total.read;
     const Clock::time_point start = Clock::now();
 
     std::vector<std::thread> threads;
@@ -380,21 +386,28 @@ struct Engine::Impl {
     uint64_t next = 0;
     CommitPoint commit;
     commit.offset = src.Position();
-    commit.next_line = src.NextLine();
     std::exception_ptr write_error;
     Clock::time_point last_tick = start;
     uint64_t last_read = total.read;
 
     auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+    LineSink decisions_sink{outs.decisions.get(), 0, options.skip_decisions};
+    LineSink dead_sink{outs.dead_letters.get(), 0, options.skip_dead_letters};
+    LineSink late_sink{outs.late.get(), 0, options.skip_late};
     auto make_commit = [&] {
       for (auto* f : {outs.decisions.get(), outs.dead_letters.get(), outs.late.get()}) {
         if (f) f->Flush();
       }
       commit.summary = total;
-      commit.summary.elapsed_seconds = options.resume_from.elapsed_seconds + elapsed();
+      commit.summary.elapsed_seconds = elapsed();
       commit.decisions_bytes = outs.decisions ? outs.decisions->Size() : 0;
       commit.dead_letters_bytes = outs.dead_letters ? outs.dead_letters->Size() : 0;
       commit.late_bytes = outs.late ? outs.late->Size() : 0;
+      // While a resumed run is still catching up, the files hold more than it has produced:
+      // the committed line counts are the files', not the run's.
+      commit.decisions_lines = std::max(decisions_sink.lines, decisions_sink.skip);
+      commit.dead_letters_lines = std::max(dead_sink.lines, dead_sink.skip);
+      commit.late_lines = std::max(late_sink.lines, late_sink.skip);
       if (options.on_commit) options.on_commit(commit);
     };
 
@@ -407,7 +420,7 @@ struct Engine::Impl {
         ready.erase(ready.begin());
         if (!write_error) {
           try {
-            Write(*b, outs, cursor);
+            Write(*b, decisions_sink, dead_sink, late_sink, cursor);
           } catch (...) {
             write_error = std::current_exception();
             abort.store(true);
@@ -429,7 +442,6 @@ struct Engine::Impl {
           }
         }
         commit.offset = b->end_offset;
-        commit.next_line = b->end_line;
         free_batches.Push(b);
         ++next;
       }
@@ -462,8 +474,7 @@ struct Engine::Impl {
     if (write_error) std::rethrow_exception(write_error);
 
     total.completed = !(options.stop && options.stop->load());
-    total.elapsed_seconds = options.resume_from.elapsed_seconds + elapsed();
-    (void)read_before;
+    total.elapsed_seconds = elapsed();
     make_commit();
     total.elapsed_seconds = commit.summary.elapsed_seconds;
     return total;

@@ -23,15 +23,17 @@ struct Outputs {
   std::unique_ptr<sink::OutputFile> late;
 };
 
-// A point the run can resume from: every output below holds exactly the lines for the input
-// before `offset`, and nothing else.
+// A point the run can resume from: each output holds exactly its first `*_lines` lines
+// (`*_bytes` bytes). Anything after them in a file was written after the commit.
 struct CommitPoint {
-  uint64_t offset = 0;     // source byte offset of the next unread record
-  uint64_t next_line = 1;  // its line number
   uint64_t decisions_bytes = 0;
   uint64_t dead_letters_bytes = 0;
   uint64_t late_bytes = 0;
-  sink::RunSummary summary;  // counters up to this point
+  uint64_t decisions_lines = 0;
+  uint64_t dead_letters_lines = 0;
+  uint64_t late_lines = 0;
+  uint64_t offset = 0;       // source position reached (for messages)
+  sink::RunSummary summary;  // counters up to this point (for messages)
 };
 
 struct RunOptions {
@@ -49,11 +51,13 @@ struct RunOptions {
   using on_progress_t = std::function<void(const sink::RunSummary&, double events_per_second)>;
   on_progress_t on_progress;
   const std::atomic<bool>* stop = nullptr;  // set by a signal handler: finish in-flight work
-  // Resume: records before this source offset were decided by an earlier run. They are
-  // replayed through decode, dedup and the watermark only (no output, not counted) so a
-  // resumed run treats later records exactly as an uninterrupted run would.
-  uint64_t replay_until = 0;
-  sink::RunSummary resume_from;  // counters of the run being resumed
+  // Resume: the outputs already hold this many lines from an interrupted run of the same
+  // input and pipeline. Outputs are deterministic, so the run goes through the input from its
+  // start (rebuilding dedup, watermark and feature state, and the counters) and writes only
+  // the lines after these.
+  uint64_t skip_decisions = 0;
+  uint64_t skip_dead_letters = 0;
+  uint64_t skip_late = 0;
 };
 
 // Engine runs one pipeline over one source:
