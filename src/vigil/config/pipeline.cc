@@ -225,8 +225,17 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
     }
   }
   if (const YAML::Node l = root["lateness"]) {
-    r.AllowKeys(l, "lateness", {"allowed"});
+    r.AllowKeys(l, "lateness", {"allowed", "order"});
     ReadDuration(r, l, "allowed", "lateness", p.allowed_lateness_us);
+    std::string order = "arrival";
+    if (r.String(l, "order", "lateness", order, false)) {
+      if (order == "event_time") {
+        p.event_time_order = true;
+      } else if (order != "arrival") {
+        r.Fail(l["order"], "lateness.order",
+               fmt::format("expected arrival or event_time; got '{}'", order));
+      }
+    }
   }
   if (const YAML::Node e = root["engine"]) {
     r.AllowKeys(e, "engine", {"workers", "batch_size"});

@@ -59,6 +59,9 @@ struct Pipeline {
   int64_t dedup_horizon_us = 10LL * 60 * 1000000;
   size_t dedup_max_ids = 10'000'000;
   int64_t allowed_lateness_us = 5LL * 60 * 1000000;
+  // Decide events in event-time order (held until the watermark passes them) rather than in
+  // arrival order: exact features for out-of-order input, at the cost of latency.
+  bool event_time_order = false;
   int workers = 0;  // 0: one per core
   size_t batch_size = 1024;
   OutputSpec outputs;

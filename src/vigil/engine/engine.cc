@@ -142,6 +142,7 @@ struct Engine::Impl {
     const std::unique_ptr<decode::Decoder> decoder = decode::MakeDecoder(pipeline);
     Deduplicator dedup(pipeline.dedup_horizon_us, pipeline.dedup_max_ids);
     Event scratch;
+    Held held;
     std::vector<source::Record> records;
     int64_t max_time = INT64_MIN;
     int64_t watermark = INT64_MIN;
@@ -214,14 +215,86 @@ struct Engine::Impl {
           watermark = std::max(watermark, max_time - pipeline.allowed_lateness_us);
         }
         scratch.record = read_total;
-        Accept(*b, scratch);
+        if (!pipeline.event_time_order) {
+          Accept(*b, scratch);
+          continue;
+        }
+        held.Hold(scratch);
+        while (held.Ready(watermark)) {
+          if (b->n == batch_size) {
+            b->watermark = watermark;
+            Dispatch(b, seq);
+            b = free_batches.Pop();
+            b->Reset();
+          }
+          held.Release(*this, *b);
+        }
       }
       b->end_offset = src.Position();
       b->end_line = src.NextLine();
       b->watermark = watermark;
       Dispatch(b, seq);
     }
+    if (held.Empty() || Stopping()) return;
+    // End of input: nothing can arrive any more, so every held event is ready.
+    Batch* b = free_batches.Pop();
+    b->Reset();
+    while (!held.Empty()) {
+      if (b->n == batch_size) {
+        Dispatch(b, seq);
+        b = free_batches.Pop();
+        b->Reset();
+      }
+      held.Release(*this, *b);
+    }
+    b->watermark = watermark;
+    Dispatch(b, seq);
   }
+
+  // Events waiting for the watermark (lateness.order: event_time), released oldest first
+  // (ties in arrival order). Held events live in a pool that keeps their buffers, so holding
+  // allocates only while the pool grows to the number of events within the allowed lateness.
+  class Held {
+   public:
+    void Hold(Event& e) {
+      uint32_t slot;
+      if (free_.empty()) {
+        slot = static_cast<uint32_t>(pool_.size());
+        pool_.emplace_back();
+      } else {
+        slot = free_.back();
+        free_.pop_back();
+      }
+      std::swap(pool_[slot], e);
+      heap_.push_back({pool_[slot].time_us, seq_++, slot});
+      std::push_heap(heap_.begin(), heap_.end(), Later);
+    }
+    // An event is ready once it is older than the watermark: every event still to come is
+    // either late or no older than the watermark, so none can precede it.
+    bool Ready(int64_t watermark) const { return !heap_.empty() && heap_.front().time < watermark; }
+    bool Empty() const { return heap_.empty(); }
+    void Release(Impl& impl, Batch& b) {
+      std::pop_heap(heap_.begin(), heap_.end(), Later);
+      const uint32_t slot = heap_.back().slot;
+      heap_.pop_back();
+      impl.Accept(b, pool_[slot]);  // the batch's old event takes the slot
+      free_.push_back(slot);
+    }
+
+   private:
+    struct Entry {
+      int64_t time;
+      uint64_t seq;
+      uint32_t slot;
+    };
+    static bool Later(const Entry& a, const Entry& b) {
+      return a.time != b.time ? a.time > b.time : a.seq > b.seq;
+    }
+    std::vector<Event> pool_;
+    std::vector<uint32_t> free_;
+    std::vector<Entry> heap_;
+    uint64_t seq_ = 0;
+  };
 
   // Moves `scratch` into the batch (its old event becomes the next scratch), with its worker
   // and the hashes of its entity keys.
