@@ -65,8 +65,13 @@ def make_input(vigil, tmp, events, fmt="jsonl"):
     return path
 
 
+def manifest_path(out):
+    """The newest checkpoint's manifest of a run with --out OUT."""
+    return os.path.join(out, "checkpoint", "latest.json")
+
+
 def wait_for_progress(state_path, proc, min_read, timeout=60):
-    """Waits until the run has committed at least min_read records; returns that count."""
+    """Waits until a checkpoint covers at least min_read records; returns that count."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         check(proc.poll() is None, "the run finished before it could be interrupted; "
@@ -79,7 +84,7 @@ def wait_for_progress(state_path, proc, min_read, timeout=60):
         except (OSError, ValueError, KeyError):
             pass
         time.sleep(0.05)
-    raise Failure("no commit point appeared in time")
+    raise Failure("no checkpoint appeared in time")
 
 
 def clean_run(vigil, tmp, inp, pipeline=PIPELINE):
@@ -110,60 +115,108 @@ def event_time_span(path):
     return ts(lines[-1]) - ts(lines[0])
 
 
-def interrupted_then_resumed(vigil, tmp, inp, sig, pipeline=PIPELINE):
+def interrupted_then_resumed(vigil, tmp, inp, sig, pipeline=PIPELINE, first_args=(),
+                             resume_args=()):
     ref = clean_run(vigil, tmp, inp, pipeline)
     out = os.path.join(tmp, "crash-out")
     # Paced so the whole input takes ~6 s: the interruption lands mid-file.
     speed = f"{event_time_span(inp) / 6:.0f}x"
-    # --emit-features: the resumed run must also rebuild every entity's state exactly.
+    # --emit-features: the resumed run must also restore every entity's state exactly.
     cmd = [vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet",
-           "--emit-features", "--speed", speed]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+           "--emit-features", "--checkpoint-interval", "200ms"]
+    proc = subprocess.Popen(cmd + list(first_args) + ["--speed", speed],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        done = wait_for_progress(os.path.join(out, "run-state.json"), proc, 1000)
-        time.sleep(0.5)  # and a little past the commit point, so the cut is mid-batch
+        done = wait_for_progress(manifest_path(out), proc, 1000)
+        time.sleep(0.5)  # and a little past the checkpoint, so the cut is mid-batch
         proc.send_signal(sig)
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+    last = summary(manifest_path(out))
+    check(not last["completed"] and last["read"] >= done, f"checkpoint after the stop: {last}")
     if sig == signal.SIGINT:
         check(proc.returncode == 130, f"interrupted run exited {proc.returncode}")
-    r = subprocess.run(cmd[:-2], capture_output=True, timeout=200)  # same command, full speed
+        # Ctrl-C takes a last checkpoint at shutdown: it covers everything written.
+        size = os.path.getsize(os.path.join(out, "decisions.jsonl"))
+        check(last["decisions_bytes"] == size,
+              f"the shutdown checkpoint covers {last['decisions_bytes']} of {size} bytes")
+    r = subprocess.run(cmd + list(resume_args), capture_output=True, timeout=200)  # full speed
     check(r.returncode == 0, f"resumed run failed: {r.stderr.decode()}")
-    check(b"resuming" in r.stderr, f"the second run did not resume: {r.stderr.decode()}")
+    err = r.stderr.decode()
+    check(f"from checkpoint {last['seq']}: {last['read']} records already read" in err,
+          f"the second run did not resume from the last checkpoint: {err}")
     compare_outputs(ref, out)
     return done
 
 
-def scenario_killed_while_catching_up(vigil, tmp):
-    """A resumed run is killed again before it has caught up with what the files hold."""
+def scenario_killed_twice(vigil, tmp):
+    """A resumed run is killed again; the third run still ends equal to a clean run."""
     inp = make_input(vigil, tmp, 60000)
     ref = clean_run(vigil, tmp, inp)
     out = os.path.join(tmp, "crash-out")
     speed = f"{event_time_span(inp) / 6:.0f}x"
     cmd = [vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--quiet",
-           "--emit-features", "--speed", speed]
-    state = os.path.join(out, "run-state.json")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_progress(state, proc, 20000)
+           "--emit-features", "--checkpoint-interval", "200ms"]
+    state = manifest_path(out)
+    proc = subprocess.Popen(cmd + ["--speed", speed], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_for_progress(state, proc, 10000)
     proc.kill()
     proc.wait()
-    with open(state) as f:
-        first = json.load(f)
-    # Resumed at the same pace: it re-reads from the start, so a kill 1.5 s in lands while it
-    # is still catching up with the 20000+ records already written.
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
+    first = summary(state)
+    proc = subprocess.Popen(cmd + ["--speed", speed], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_for_progress(state, proc, first["read"] + 5000)
     proc.kill()
     proc.wait()
-    with open(state) as f:
-        second = json.load(f)
-    check(second["decisions_lines"] >= first["decisions_lines"],
-          f"the commit went backwards: {first} then {second}")
-    r = subprocess.run(cmd[:-2], capture_output=True, timeout=200)
+    second = summary(state)
+    check(second["seq"] > first["seq"] and second["decisions_lines"] > first["decisions_lines"],
+          f"the second run did not carry on from the first's checkpoint: {first} then {second}")
+    r = subprocess.run(cmd, capture_output=True, timeout=200)
     check(r.returncode == 0, r.stderr.decode())
     compare_outputs(ref, out)
+
+
+def scenario_resume_other_workers(vigil, tmp):
+    """State saved by 2 workers is restored into 1 (each worker keeps the entities it owns)."""
+    inp = make_input(vigil, tmp, 60000)
+    interrupted_then_resumed(vigil, tmp, inp, signal.SIGKILL, first_args=["--workers", "2"],
+                             resume_args=["--workers", "1"])
+
+
+def scenario_refuses_changed_pipeline(vigil, tmp):
+    """A checkpoint is tied to its pipeline: an edited pipeline is refused, with the fix."""
+    inp = make_input(vigil, tmp, 30000)
+    pipeline = os.path.join(tmp, "p.yaml")
+    shutil.copy(PIPELINE, pipeline)
+    out = os.path.join(tmp, "out")
+    r = run(vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet",
+            "--events", "10000")
+    check(r.returncode == 0, r.stderr.decode())
+    latest = summary(manifest_path(out))
+    check(latest["completed"] and latest["read"] == 10000, f"{latest}")
+    with open(pipeline, "a") as f:
+        f.write("\n# edited\n")
+    r = run(vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet")
+    check(r.returncode == 2 and b"completed run" in r.stderr, r.stderr.decode())
+    # An interrupted checkpoint of the old pipeline: the edit is named.
+    latest["completed"] = False
+    with open(manifest_path(out), "w") as f:
+        json.dump(latest, f)
+    r = run(vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet")
+    check(r.returncode == 2 and b"pipeline file changed" in r.stderr
+          and b"--overwrite" in r.stderr, r.stderr.decode())
+    # A damaged state file is refused, not half-read.
+    ckpt = os.path.join(out, "checkpoint", latest["checkpoint"], "shard-0.bin")
+    data = bytearray(read(ckpt))
+    data[len(data) // 2] ^= 0xFF
+    with open(ckpt, "wb") as f:
+        f.write(data)
+    shutil.copy(PIPELINE, pipeline)
+    r = run(vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet")
+    check(r.returncode != 0 and b"checksum mismatch" in r.stderr, r.stderr.decode())
 
 
 def scenario_out_of_order_features(vigil, tmp):

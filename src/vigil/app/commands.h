@@ -7,15 +7,17 @@ namespace vigil::app {
 
 // Arguments of `vigil run` (and the parts of `vigil demo` that are shared with it).
 struct RunArgs {
-  std::string pipeline;       // -c
-  std::string input;          // --input FILE|-
-  std::string speed = "max";  // max | Nx
-  uint64_t events = 0;        // --events N (0: all)
-  std::string out_dir;        // --out DIR
-  std::string decisions;      // --decisions FILE|-
-  std::string dead_letters;   // --dead-letters FILE
-  std::string late;           // --late FILE
-  std::string summary_json;   // --summary-json FILE
+  std::string pipeline;             // -c
+  std::string input;                // --input FILE|-
+  std::string speed = "max";        // max | Nx
+  uint64_t events = 0;              // --events N (0: all)
+  std::string out_dir;              // --out DIR
+  std::string decisions;            // --decisions FILE|-
+  std::string dead_letters;         // --dead-letters FILE
+  std::string late;                 // --late FILE
+  std::string summary_json;         // --summary-json FILE
+  std::string checkpoint_dir;       // --checkpoint-dir DIR
+  std::string checkpoint_interval;  // --checkpoint-interval 10s
   int workers = 0;
   bool overwrite = false;
   bool no_event = false;       // --no-event: leave the event's fields out of decisions

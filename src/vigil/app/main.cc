@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--events", run.events, "Stop after N records (0: all)")->default_val(0);
   run_cmd->add_option("-o,--out", run.out_dir,
                       "Output directory: decisions.jsonl, dead_letters.jsonl, late.jsonl, "
-                      "summary.json and run-state.json. A run into a DIR whose last run was "
-                      "interrupted resumes it.");
+                      "summary.json, and checkpoint/ (for a file input). A run into a DIR whose "
+                      "last run was interrupted resumes it from its last checkpoint.");
   run_cmd->add_option("--decisions", run.decisions,
                       "Decisions file (- for stdout). Default: DIR/decisions.jsonl with --out, "
                       "else stdout");
@@ -65,8 +65,16 @@ int main(int argc, char** argv) {
       ->add_option("-w,--workers", run.workers,
                    "Worker threads (0: engine.workers or one per core)")
       ->default_val(0);
+  run_cmd->add_option("--checkpoint-dir", run.checkpoint_dir,
+                      "Checkpoint directory (default: checkpoint.dir in the pipeline, else "
+                      "DIR/checkpoint with --out). State, source position and output lengths are "
+                      "saved there on a schedule and at shutdown; the same command after a crash "
+                      "or Ctrl-C resumes from the last one. Needs a file input and file outputs");
+  run_cmd->add_option("--checkpoint-interval", run.checkpoint_interval,
+                      "Time between checkpoints, e.g. 500ms, 10s, 1m (default: "
+                      "checkpoint.interval in the pipeline, else 10s)");
   run_cmd->add_flag("--overwrite", run.overwrite,
-                    "Start afresh in --out DIR even if it holds an earlier run");
+                    "Start afresh even if --out DIR or --checkpoint-dir holds an earlier run");
   run_cmd->add_flag("--no-event", run.no_event, "Leave the event's fields out of decisions");
   run_cmd->add_flag("--emit-features", run.emit_features,
                     "Decisions carry \"features\": every feature's value for the event");

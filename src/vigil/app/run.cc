@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "vigil/app/commands.h"
-#include "vigil/app/run_state.h"
+#include "vigil/common/time.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/engine/engine.h"
 #include "vigil/features/spec.h"
@@ -46,6 +46,16 @@ double ParseSpeed(const std::string& s) {
         fmt::format("--speed: expected 'max' or a positive factor like 10x; got '{}'", s));
   }
   return x;
+}
+
+int64_t ParseInterval(const std::string& text) {
+  const std::optional<int64_t> us = ParseDuration(text);
+  if (!us || *us <= 0) {
+    throw std::invalid_argument(fmt::format(
+        "--checkpoint-interval: expected a positive duration like 500ms, 10s or 1m; got '{}'",
+        text));
+  }
+  return *us;
 }
 
 bool ShowProgress(int flag) { return flag == 1 || (flag == -1 && ::isatty(2)); }
@@ -105,54 +115,101 @@ int Run(const RunArgs& a) {
   opts.emit_features = a.emit_features;
   opts.stop = &g_stop;
 
-  // Resume: a run into DIR whose run-state says "not completed" carries on where it stopped.
-  std::string state_path;
-  std::optional<RunState> previous;
+  if (!dir.empty()) std::filesystem::create_directories(dir);
   source::FileOptions fopts;
   fopts.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
                                                                      : source::Framing::kLines;
   fopts.max_record_bytes = pipeline.input.max_record_bytes;
-  if (!dir.empty()) {
-    std::filesystem::create_directories(dir);
-    state_path = Join(dir, "run-state.json");
-    if (!a.overwrite) previous = LoadRunState(state_path);
+
+  // Checkpoints: where --checkpoint-dir or the pipeline says, else DIR/checkpoint for a file
+  // input run with --out DIR. A run whose checkpoint directory holds an interrupted run of
+  // the same job resumes from its last checkpoint.
+  std::string checkpoint_dir =
+      !a.checkpoint_dir.empty() ? a.checkpoint_dir : pipeline.checkpoint_dir;
+  if (checkpoint_dir.empty() && !dir.empty() && a.input != "-")
+    checkpoint_dir = Join(dir, "checkpoint");
+  std::optional<engine::CheckpointStore> store;
+  std::optional<engine::Manifest> previous;
+  if (!checkpoint_dir.empty()) {
+    if (a.input == "-") {
+      throw std::invalid_argument(
+          "checkpoints need a file input: standard input cannot be read again from a "
+          "checkpoint's position (drop --checkpoint-dir, or pass --input FILE)");
+    }
+    struct Output {
+      const std::string& path;
+      const char* what;
+      const char* flag;
+    };
+    for (const Output& o : {Output{decisions_path, "decisions", "--decisions"},
+                            Output{dead_path, "dead letters", "--dead-letters"},
+                            Output{late_path, "late events", "--late"}}) {
+      if (o.path == "-" || o.path == "stderr") {
+        throw std::invalid_argument(fmt::format(
+            "checkpoints need every output in a file, so a resumed run can cut it back to the "
+            "checkpoint; {} go to {}: pass {} FILE or --out DIR",
+            o.what, o.path == "-" ? "stdout" : "stderr", o.flag));
+      }
+    }
+    store.emplace(checkpoint_dir);
+    if (a.overwrite) {
+      store->Clear();
+    } else {
+      previous = store->Latest();
+    }
+    opts.checkpoints = &*store;
+    opts.checkpoint_interval_us = !a.checkpoint_interval.empty()
+                                      ? ParseInterval(a.checkpoint_interval)
+                                      : pipeline.checkpoint_interval_us;
+    opts.checkpoint_job.pipeline = a.pipeline;
+    opts.checkpoint_job.pipeline_hash = fmt::format("{:016x}", pipeline.text_hash);
+    opts.checkpoint_job.input = a.input;
   }
   if (previous) {
     if (previous->completed) {
       throw std::invalid_argument(fmt::format(
-          "{} holds the outputs of a completed run of {}; pass --overwrite to start afresh, or "
-          "choose another --out",
-          dir, previous->input));
+          "{} holds the checkpoint of a completed run of {}; pass --overwrite to start afresh, "
+          "or choose another --out / --checkpoint-dir",
+          checkpoint_dir, previous->input));
     }
-    if (a.input == "-" || previous->input != a.input) {
+    if (previous->input != a.input) {
       throw std::invalid_argument(fmt::format(
           "{} holds an interrupted run of input '{}'; resume it with --input {}, or pass "
           "--overwrite to start afresh",
-          dir, previous->input, previous->input));
+          checkpoint_dir, previous->input, previous->input));
     }
-    opts.skip_decisions = previous->commit.decisions_lines;
-    opts.skip_dead_letters = previous->commit.dead_letters_lines;
-    opts.skip_late = previous->commit.late_lines;
+    if (previous->pipeline_hash != opts.checkpoint_job.pipeline_hash) {
+      throw std::invalid_argument(fmt::format(
+          "{} holds an interrupted run of another version of {}: the pipeline file changed "
+          "since its checkpoint, so its state does not fit; pass --overwrite to start afresh",
+          checkpoint_dir, previous->pipeline));
+    }
+    if (std::filesystem::file_size(a.input) < previous->offset) {
+      throw std::invalid_argument(
+          fmt::format("{} is shorter than the position its checkpoint reached ({} bytes); pass "
+                      "--overwrite to start afresh",
+                      a.input, previous->offset));
+    }
+    fopts.start_offset = previous->offset;
+    fopts.start_line = previous->line;
+    opts.restore = previous;
     std::fprintf(stderr,
-                 "vigil: resuming %s: %llu decisions already written; re-reading the input to "
-                 "rebuild state, writing only what is new\n",
-                 a.input.c_str(), static_cast<unsigned long long>(opts.skip_decisions));
+                 "vigil: resuming %s from checkpoint %llu: %llu records already read, %llu "
+                 "decisions written\n",
+                 a.input.c_str(), static_cast<unsigned long long>(previous->seq),
+                 static_cast<unsigned long long>(previous->summary.read),
+                 static_cast<unsigned long long>(previous->decisions_lines));
   }
 
   auto src = source::OpenFile(a.input, fopts);
   engine::Outputs outs;
   auto keep = [&](uint64_t bytes) { return previous ? static_cast<int64_t>(bytes) : -1; };
-  outs.decisions = sink::OutputFile::Open(decisions_path,
-                                          previous ? keep(previous->commit.decisions_bytes) : -1);
+  outs.decisions =
+      sink::OutputFile::Open(decisions_path, keep(previous ? previous->decisions_bytes : 0));
   outs.dead_letters =
-      sink::OutputFile::Open(dead_path, previous ? keep(previous->commit.dead_letters_bytes) : -1);
-  outs.late = sink::OutputFile::Open(late_path, previous ? keep(previous->commit.late_bytes) : -1);
+      sink::OutputFile::Open(dead_path, keep(previous ? previous->dead_letters_bytes : 0));
+  outs.late = sink::OutputFile::Open(late_path, keep(previous ? previous->late_bytes : 0));
 
-  if (!state_path.empty()) {
-    opts.on_commit = [&](const engine::CommitPoint& c) {
-      SaveRunState(state_path, RunState{a.pipeline, a.input, c, false});
-    };
-  }
   const bool show = ShowProgress(a.progress);
   opts.on_progress = MakeProgress(show);
 
@@ -161,15 +218,8 @@ int Run(const RunArgs& a) {
   engine::Engine engine(pipeline, &stages, std::move(opts));
   sink::RunSummary summary = engine.Run(*src, outs);
   FinishProgress(show);
-  outs = {};  // flush and close before the state says "completed"
+  outs = {};
 
-  if (!state_path.empty() && summary.completed) {
-    std::optional<RunState> last = LoadRunState(state_path);
-    if (last) {
-      last->completed = true;
-      SaveRunState(state_path, *last);
-    }
-  }
   if (!dir.empty()) WriteSummaryJson(Join(dir, "summary.json"), summary);
   WriteSummaryJson(a.summary_json, summary);
   std::fputs(sink::SummaryText(summary).c_str(), stderr);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "vigil/common/hash.h"
 #include "vigil/config/internal/reader.h"
 
 namespace vigil::config {
@@ -197,7 +198,8 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
   // Sections that later stages own are accepted here and parsed by them.
   r.AllowKeys(root, "",
               {"name", "description", "input", "event", "dedup", "lateness", "outputs", "engine",
-               "entities", "features", "lists", "rules", "model", "decision", "alerts", "api"});
+               "checkpoint", "entities", "features", "lists", "rules", "model", "decision",
+               "alerts", "api"});
   r.String(root, "name", "", p.name, true);
   r.String(root, "description", "", p.description, false);
   if (const YAML::Node in = root["input"]; in && in.IsMap()) {
@@ -254,6 +256,14 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
         p.batch_size = static_cast<size_t>(batch);
     }
   }
+  if (const YAML::Node c = root["checkpoint"]) {
+    r.AllowKeys(c, "checkpoint", {"dir", "interval"});
+    r.String(c, "dir", "checkpoint", p.checkpoint_dir, false);
+    ReadDuration(r, c, "interval", "checkpoint", p.checkpoint_interval_us);
+    if (p.checkpoint_interval_us <= 0) {
+      r.Fail(c["interval"], "checkpoint.interval", "expected a positive duration");
+    }
+  }
   if (const YAML::Node o = root["outputs"]) {
     r.AllowKeys(o, "outputs", {"dir", "decisions", "dead_letters", "late", "include_event"});
     r.String(o, "dir", "outputs", p.outputs.dir, false);
@@ -284,7 +294,9 @@ Pipeline LoadPipelineText(const std::string& text, const std::string& path) {
     throw error(e, "invalid YAML");
   }
   try {
-    return Parse(root, path);
+    Pipeline p = Parse(root, path);
+    p.text_hash = Hash64(text);
+    return p;
   } catch (const YAML::Exception& e) {
     throw error(e, "unexpected YAML structure");
   }

@@ -65,6 +65,10 @@ struct Pipeline {
   int workers = 0;  // 0: one per core
   size_t batch_size = 1024;
   OutputSpec outputs;
+  // Checkpoints (vigil run --out DIR puts them in DIR/checkpoint unless this names a place).
+  std::string checkpoint_dir;
+  int64_t checkpoint_interval_us = 10LL * 1000000;
+  uint64_t text_hash = 0;  // of the pipeline file's text: a checkpoint is tied to it
   YAML::Node root;
 
   // Index of a field by name, or -1.

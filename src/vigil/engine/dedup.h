@@ -7,6 +7,7 @@
 #include <absl/container/flat_hash_set.h>
 
 #include "vigil/common/hash.h"
+#include "vigil/common/snapshot_file.h"
 
 namespace vigil::engine {
 
@@ -38,6 +39,24 @@ class Deduplicator {
   }
 
   size_t Size() const { return ids_.size(); }
+
+  // Checkpoints: the ids in arrival order with their times.
+  void Save(SnapshotWriter& out) const {
+    out.Put(newest_us_);
+    out.Put<uint64_t>(order_.size());
+    for (const Entry& e : order_) out.Put(e);
+  }
+  void Load(SnapshotReader& in) {
+    ids_.clear();
+    order_.clear();
+    newest_us_ = in.Get<int64_t>();
+    const auto n = in.Get<uint64_t>();
+    for (uint64_t i = 0; i < n; ++i) {
+      const auto e = in.Get<Entry>();
+      order_.push_back(e);
+      ids_.insert(e.id);
+    }
+  }
 
  private:
   struct Entry {

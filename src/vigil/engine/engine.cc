@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <exception>
+#include <latch>
 #include <limits>
 #include <map>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "vigil/common/snapshot_file.h"
 #include "vigil/decode/decoder.h"
 #include "vigil/engine/dedup.h"
 #include "vigil/engine/internal/blocking_queue.h"
@@ -47,6 +50,12 @@ struct Batch {
   std::vector<uint64_t> state_bytes;   // per worker
   int phase = 0;                       // 0: entity features; 1: decisions
   std::atomic<int> pending{0};         // workers still to finish this batch's phase
+  // Checkpoint taken at the end of this batch (0: none): the router has saved its state,
+  // each worker saves its shard after phase 1, the writer commits after writing the batch.
+  uint64_t checkpoint = 0;
+  bool last = false;                          // the router's final batch
+  bool completed = false;                     // with `last`: the input was read to its end
+  std::vector<std::string> checkpoint_error;  // per worker: why its shard was not saved
 
   void Reset() {
     n = 0;
@@ -56,6 +65,10 @@ struct Batch {
     phase = 0;
     dead.clear();
     late.clear();
+    checkpoint = 0;
+    last = false;
+    completed = false;
+    for (auto& e : checkpoint_error) e.clear();
   }
 };
 
@@ -107,6 +120,7 @@ struct Engine::Impl {
       b->has_entity.resize(batch_size * entity_count);
       b->entity_count.resize(static_cast<size_t>(workers));
       b->state_bytes.resize(static_cast<size_t>(workers));
+      b->checkpoint_error.resize(static_cast<size_t>(workers));
       free_batches.Push(b.get());
       pool_storage.push_back(std::move(b));
     }
@@ -140,22 +154,25 @@ struct Engine::Impl {
 
   void RouterLoop(source::RecordSource& src, uint64_t& seq) {
     const std::unique_ptr<decode::Decoder> decoder = decode::MakeDecoder(pipeline);
-    Deduplicator dedup(pipeline.dedup_horizon_us, pipeline.dedup_max_ids);
+    RouterState st(pipeline);
+    if (options.restore) {
+      st.Load(RouterFile(options.restore->seq));
+      if (!st.header.empty()) ReadHeader(*decoder, src, st.header, 1);
+    }
     Event scratch;
-    Held held;
     std::vector<source::Record> records;
-    int64_t max_time = INT64_MIN;
-    int64_t watermark = INT64_MIN;
-    uint64_t read_total = 0;
     const uint64_t limit = options.max_events;
     const Clock::time_point wall0 = Clock::now();
     int64_t time0 = INT64_MIN;
+    uint64_t checkpoint_seq = options.restore ? options.restore->seq : 0;
+    Clock::time_point next_checkpoint =
+        wall0 + std::chrono::microseconds(options.checkpoint_interval_us);
 
     while (!Stopping()) {
       size_t want = batch_size;
       if (limit > 0) {
-        if (read_total >= limit) break;
-        want = static_cast<size_t>(std::min<uint64_t>(want, limit - read_total));
+        if (st.read_total >= limit) break;
+        want = static_cast<size_t>(std::min<uint64_t>(want, limit - st.read_total));
       }
       if (!src.Next(records, want)) break;
       Batch* b = free_batches.Pop();
@@ -163,9 +180,10 @@ struct Engine::Impl {
       for (const source::Record& r : records) {
         if (decoder->WantsHeader()) {
           ReadHeader(*decoder, src, r.text, r.line);
+          st.header = r.text;
           continue;
         }
-        ++read_total;
+        ++st.read_total;
         const sink::Position at{src.Name(), r.line, r.offset};
         if (r.oversize) {
           DeadLetter(*b, at, decode::Errc::kOversize, "",
@@ -174,9 +192,9 @@ struct Engine::Impl {
                      r.text);
           continue;
         }
-        decode::DecodeStatus st = decoder->Decode(r.text, scratch);
-        if (!st.ok()) {
-          DeadLetter(*b, at, st.code, st.field, st.message, r.text);
+        decode::DecodeStatus status = decoder->Decode(r.text, scratch);
+        if (!status.ok()) {
+          DeadLetter(*b, at, status.code, status.field, status.message, r.text);
           continue;
         }
         // Counted only now: pacing below may close this batch before the record, and a
@@ -191,7 +209,7 @@ struct Engine::Impl {
           if (due > Clock::now()) {
             b->end_offset = r.offset;
             b->end_line = r.line;
-            b->watermark = watermark;
+            b->watermark = st.watermark;
             Dispatch(b, seq);
             b = free_batches.Pop();
             b->Reset();
@@ -200,55 +218,82 @@ struct Engine::Impl {
         }
         ++b->stats.read;
         const Hash128 id = HashId(scratch.Id());
-        if (dedup.Seen(id)) {
+        if (st.dedup.Seen(id)) {
           ++b->stats.duplicate;
           continue;
         }
-        if (scratch.time_us < watermark) {
+        if (scratch.time_us < st.watermark) {
           ++b->stats.late;
-          sink::AppendLate(b->late, at, scratch, watermark, r.text);
+          sink::AppendLate(b->late, at, scratch, st.watermark, r.text);
           continue;
         }
-        dedup.Insert(id, scratch.time_us);
-        if (scratch.time_us > max_time) {
-          max_time = scratch.time_us;
-          watermark = std::max(watermark, max_time - pipeline.allowed_lateness_us);
+        st.dedup.Insert(id, scratch.time_us);
+        if (scratch.time_us > st.max_time) {
+          st.max_time = scratch.time_us;
+          st.watermark = std::max(st.watermark, st.max_time - pipeline.allowed_lateness_us);
         }
-        scratch.record = read_total;
+        scratch.record = st.read_total;
         if (!pipeline.event_time_order) {
           Accept(*b, scratch);
           continue;
         }
-        held.Hold(scratch);
-        while (held.Ready(watermark)) {
+        st.held.Hold(scratch);
+        while (st.held.Ready(st.watermark)) {
           if (b->n == batch_size) {
-            b->watermark = watermark;
+            b->watermark = st.watermark;
             Dispatch(b, seq);
             b = free_batches.Pop();
             b->Reset();
           }
-          held.Release(*this, *b);
+          st.held.Release(*this, *b);
         }
       }
       b->end_offset = src.Position();
       b->end_line = src.NextLine();
-      b->watermark = watermark;
+      b->watermark = st.watermark;
+      if (options.checkpoints && Clock::now() >= next_checkpoint) {
+        b->checkpoint = ++checkpoint_seq;
+        st.Save(RouterFile(b->checkpoint, true));
+        next_checkpoint = Clock::now() + std::chrono::microseconds(options.checkpoint_interval_us);
+      }
       Dispatch(b, seq);
     }
-    if (held.Empty() || Stopping()) return;
-    // End of input: nothing can arrive any more, so every held event is ready.
+    if (abort.load()) return;
+    // The last batch: at the end of input (or of --events) it carries every event still held,
+    // as nothing more will arrive; a stopped run keeps them in its checkpoint instead.
     Batch* b = free_batches.Pop();
     b->Reset();
-    while (!held.Empty()) {
-      if (b->n == batch_size) {
-        Dispatch(b, seq);
-        b = free_batches.Pop();
-        b->Reset();
+    if (!Stopping()) {
+      while (!st.held.Empty()) {
+        if (b->n == batch_size) {
+          b->watermark = st.watermark;
+          Dispatch(b, seq);
+          b = free_batches.Pop();
+          b->Reset();
+        }
+        st.held.Release(*this, *b);
       }
-      held.Release(*this, *b);
     }
-    b->watermark = watermark;
+    b->end_offset = src.Position();
+    b->end_line = src.NextLine();
+    b->watermark = st.watermark;
+    b->last = true;
+    b->completed = !Stopping();
+    if (options.checkpoints) {
+      b->checkpoint = ++checkpoint_seq;
+      st.Save(RouterFile(b->checkpoint, true));
+    }
     Dispatch(b, seq);
+  }
+
+  // Path of a checkpoint's router file; `begin`: the checkpoint's directory is new.
+  std::string RouterFile(uint64_t checkpoint, bool begin = false) const {
+    const std::string dir =
+        begin ? options.checkpoints->Begin(checkpoint) : options.checkpoints->PathOf(checkpoint);
+    return dir + "/router.bin";
+  }
+  std::string ShardFile(uint64_t checkpoint, int worker) const {
+    return fmt::format("{}/shard-{}.bin", options.checkpoints->PathOf(checkpoint), worker);
   }
 
   // Events waiting for the watermark (lateness.order: event_time), released oldest first
@@ -281,6 +326,30 @@ struct Engine::Impl {
       free_.push_back(slot);
     }
 
+    // Checkpoints: the held events with their release order.
+    void Save(SnapshotWriter& out) const {
+      out.Put(seq_);
+      out.Put<uint64_t>(heap_.size());
+      for (const Entry& e : heap_) {
+        out.Put(e.time);
+        out.Put(e.seq);
+        PutEvent(out, pool_[e.slot]);
+      }
+    }
+    void Load(SnapshotReader& in) {
+      seq_ = in.Get<uint64_t>();
+      const auto n = in.Get<uint64_t>();
+      for (uint64_t i = 0; i < n; ++i) {
+        const auto time = in.Get<int64_t>();
+        const auto seq = in.Get<uint64_t>();
+        const auto slot = static_cast<uint32_t>(pool_.size());
+        pool_.emplace_back();
+        GetEvent(in, pool_.back());
+        heap_.push_back({time, seq, slot});
+      }
+      std::make_heap(heap_.begin(), heap_.end(), Later);
+    }
+
    private:
     struct Entry {
       int64_t time;
@@ -295,6 +364,69 @@ struct Engine::Impl {
     std::vector<Entry> heap_;
     uint64_t seq_ = 0;
   };
+
+  // What the router knows beyond the current batch: it is exactly what a checkpoint saves.
+  struct RouterState {
+    explicit RouterState(const config::Pipeline& p) : dedup(p.dedup_horizon_us, p.dedup_max_ids) {}
+    Deduplicator dedup;
+    Held held;
+    uint64_t read_total = 0;
+    int64_t max_time = INT64_MIN;
+    int64_t watermark = INT64_MIN;
+    std::string header;  // the CSV header line, re-read on restore
+
+    void Save(const std::string& path) const {
+      SnapshotWriter out(path, "router", 1);
+      out.Put(read_total);
+      out.Put(max_time);
+      out.Put(watermark);
+      out.String(header);
+      dedup.Save(out);
+      held.Save(out);
+      out.Finish();
+    }
+    void Load(const std::string& path) {
+      SnapshotReader in(path, "router", 1);
+      read_total = in.Get<uint64_t>();
+      max_time = in.Get<int64_t>();
+      watermark = in.Get<int64_t>();
+      header = in.String();
+      dedup.Load(in);
+      held.Load(in);
+      if (!in.AtEnd()) in.Fail("unexpected bytes after the router state");
+    }
+  };
+
+  static void PutEvent(SnapshotWriter& out, const Event& e) {
+    out.Put(e.record);
+    out.Put(e.offset);
+    out.Put(e.time_us);
+    out.Put(e.key_hash);
+    out.Put(e.id_index);
+    out.Put(e.key_index);
+    out.Put<uint64_t>(e.values.size());
+    out.Bytes(e.values.data(), e.values.size() * sizeof(Value));
+    out.String(e.arena);
+  }
+  static void GetEvent(SnapshotReader& in, Event& e) {
+    e.record = in.Get<uint64_t>();
+    e.offset = in.Get<uint64_t>();
+    e.time_us = in.Get<int64_t>();
+    e.key_hash = in.Get<uint64_t>();
+    e.id_index = in.Get<uint32_t>();
+    e.key_index = in.Get<uint32_t>();
+    const auto n = in.Get<uint64_t>();
+    if (n > (1u << 20) || e.id_index >= n || e.key_index >= n) in.Fail("a held event is damaged");
+    const auto values = in.Take(n * sizeof(Value));
+    e.values.resize(n);
+    std::memcpy(e.values.data(), values.data(), values.size());
+    e.arena = in.String();
+    for (const Value& v : e.values) {
+      if (v.kind == Value::Kind::kString && size_t{v.s.off} + v.s.len > e.arena.size()) {
+        in.Fail("a held event's string lies outside its arena");
+      }
+    }
+  }
 
   // Moves `scratch` into the batch (its old event becomes the next scratch), with its worker
   // and the hashes of its entity keys.
@@ -341,6 +473,23 @@ struct Engine::Impl {
     const bool serialize = serialize_decisions;
     const size_t fc = feature_count;
     int64_t newest = INT64_MIN;
+    if (fe && options.restore) {
+      // Every worker reads every saved shard and keeps the entities it owns now: the saved
+      // run may have had another number of workers.
+      const auto mine = [&](const Hash128& key) { return OwnerOf(key.lo, workers) == me; };
+      for (int w = 0; w < options.restore->shards; ++w) {
+        try {
+          SnapshotReader in(ShardFile(options.restore->seq, w), "shard", 1);
+          newest = std::max(newest, in.Get<int64_t>());
+          fe->Load(in, mine);
+          if (!in.AtEnd()) in.Fail("unexpected bytes after the feature state");
+        } catch (const std::exception& e) {
+          restore_error[static_cast<size_t>(me)] = e.what();
+          break;
+        }
+      }
+    }
+    restored->count_down();
     while (Batch* b = queue.Pop()) {
       if (b->phase == 0 && fe) {
         // Phase 1: every worker updates the entities it owns, for every event of the batch,
@@ -359,6 +508,16 @@ struct Engine::Impl {
         fe->EvictIdle(newest, 64);
         b->entity_count[static_cast<size_t>(me)] = fe->EntityCount();
         b->state_bytes[static_cast<size_t>(me)] = fe->StateBytes();
+        if (b->checkpoint != 0) {
+          try {
+            SnapshotWriter out(ShardFile(b->checkpoint, me), "shard", 1);
+            out.Put(newest);
+            fe->Save(out);
+            out.Finish();
+          } catch (const std::exception& e) {
+            b->checkpoint_error[static_cast<size_t>(me)] = e.what();
+          }
+        }
         if (b->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
           // The last worker through phase 1 sends the batch round again for phase 2.
           b->phase = 1;
@@ -394,28 +553,19 @@ struct Engine::Impl {
   }
 
   bool serialize_decisions = true;
+  std::unique_ptr<std::latch> restored;    // counts down as workers finish restoring
+  std::vector<std::string> restore_error;  // per worker
 
-  // Writes one batch's outputs in source order.
-  // One output's writer state: how many lines it has had, and how many of the first lines are
-  // already in the file (resume) and must not be written again.
+  // One output as the writer sees it: the file and how many lines it holds.
   struct LineSink {
     sink::OutputFile* file = nullptr;
     uint64_t lines = 0;
-    uint64_t skip = 0;
 
-    // Writes whole lines (text ends with '\n'), leaving out those before `skip`.
+    // Writes whole lines (text ends with '\n').
     void Write(std::string_view text) {
       if (!file || text.empty()) return;
-      size_t from = 0;
-      while (lines < skip && from < text.size()) {
-        from = text.find('\n', from) + 1;
-        ++lines;
-      }
-      if (from < text.size()) {
-        lines += static_cast<uint64_t>(
-            std::count(text.begin() + static_cast<std::ptrdiff_t>(from), text.end(), '\n'));
-        file->Write(text.substr(from));
-      }
+      lines += static_cast<uint64_t>(std::count(text.begin(), text.end(), '\n'));
+      file->Write(text);
     }
   };
 
@@ -442,13 +592,37 @@ struct Engine::Impl {
   sink::RunSummary Run(source::RecordSource& src, Outputs& outs) {
     serialize_decisions = outs.decisions != nullptr;
     sink::RunSummary total;
+    double elapsed_before = 0;  // a resumed job's time before this run
+    LineSink decisions_sink{outs.decisions.get(), 0};
+    LineSink dead_sink{outs.dead_letters.get(), 0};
+    LineSink late_sink{outs.late.get(), 0};
+    if (options.restore) {
+      total = options.restore->summary;
+      elapsed_before = total.elapsed_seconds;
+      decisions_sink.lines = options.restore->decisions_lines;
+      dead_sink.lines = options.restore->dead_letters_lines;
+      late_sink.lines = options.restore->late_lines;
+    }
     total.input = src.Name();
     total.completed = false;
     const Clock::time_point start = Clock::now();
+    auto elapsed = [&] {
+      return elapsed_before + std::chrono::duration<double>(Clock::now() - start).count();
+    };
 
+    // Workers first: each restores its shard of a checkpoint before the router starts.
     std::vector<std::thread> threads;
+    restored = std::make_unique<std::latch>(workers);
+    restore_error.assign(static_cast<size_t>(workers), {});
     for (int w = 0; w < workers; ++w) {
       threads.emplace_back([this, w] { Worker(w, *work_queues[static_cast<size_t>(w)]); });
+    }
+    restored->wait();
+    for (const std::string& e : restore_error) {
+      if (e.empty()) continue;
+      for (auto& q : work_queues) q->Push(nullptr);
+      for (auto& t : threads) t.join();
+      throw std::runtime_error(fmt::format("cannot restore the checkpoint: {}", e));
     }
     threads.emplace_back([this, &src] { Router(src); });
 
@@ -457,31 +631,40 @@ struct Engine::Impl {
     std::map<uint64_t, Batch*> ready;
     std::vector<uint32_t> cursor(static_cast<size_t>(workers));
     uint64_t next = 0;
-    CommitPoint commit;
-    commit.offset = src.Position();
     std::exception_ptr write_error;
     Clock::time_point last_tick = start;
     uint64_t last_read = total.read;
+    bool completed = false;  // the router's last batch says it read the whole input
 
-    auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
-    LineSink decisions_sink{outs.decisions.get(), 0, options.skip_decisions};
-    LineSink dead_sink{outs.dead_letters.get(), 0, options.skip_dead_letters};
-    LineSink late_sink{outs.late.get(), 0, options.skip_late};
-    auto make_commit = [&] {
+    auto flush = [&](bool durable) {
       for (auto* f : {outs.decisions.get(), outs.dead_letters.get(), outs.late.get()}) {
-        if (f) f->Flush();
+        if (f) f->Flush(durable);
       }
-      commit.summary = total;
-      commit.summary.elapsed_seconds = elapsed();
-      commit.decisions_bytes = outs.decisions ? outs.decisions->Size() : 0;
-      commit.dead_letters_bytes = outs.dead_letters ? outs.dead_letters->Size() : 0;
-      commit.late_bytes = outs.late ? outs.late->Size() : 0;
-      // While a resumed run is still catching up, the files hold more than it has produced:
-      // the committed line counts are the files', not the run's.
-      commit.decisions_lines = std::max(decisions_sink.lines, decisions_sink.skip);
-      commit.dead_letters_lines = std::max(dead_sink.lines, dead_sink.skip);
-      commit.late_lines = std::max(late_sink.lines, late_sink.skip);
-      if (options.on_commit) options.on_commit(commit);
+    };
+    // After batch b (which carries a checkpoint) is written: the outputs are made durable,
+    // then the checkpoint is committed with their lengths.
+    auto commit = [&](const Batch& b) {
+      for (const std::string& e : b.checkpoint_error) {
+        if (!e.empty()) {
+          throw std::runtime_error(fmt::format("checkpoint {} failed: {}", b.checkpoint, e));
+        }
+      }
+      flush(true);
+      Manifest m = options.checkpoint_job;
+      m.seq = b.checkpoint;
+      m.completed = b.last && b.completed;
+      m.offset = b.end_offset;
+      m.line = b.end_line;
+      m.decisions_bytes = outs.decisions ? outs.decisions->Size() : 0;
+      m.dead_letters_bytes = outs.dead_letters ? outs.dead_letters->Size() : 0;
+      m.late_bytes = outs.late ? outs.late->Size() : 0;
+      m.decisions_lines = decisions_sink.lines;
+      m.dead_letters_lines = dead_sink.lines;
+      m.late_lines = late_sink.lines;
+      m.shards = feature_count > 0 ? workers : 0;
+      m.summary = total;
+      m.summary.elapsed_seconds = elapsed();
+      options.checkpoints->Commit(m);
     };
 
     for (;;) {
@@ -491,17 +674,10 @@ struct Engine::Impl {
       while (!ready.empty() && ready.begin()->first == next) {
         Batch* b = ready.begin()->second;
         ready.erase(ready.begin());
-        if (!write_error) {
-          try {
-            Write(*b, decisions_sink, dead_sink, late_sink, cursor);
-          } catch (...) {
-            write_error = std::current_exception();
-            abort.store(true);
-          }
-        }
         total.Add(b->stats);
         for (const auto& w : b->worker_stats) total.Add(w);
         total.watermark_us = b->watermark;
+        if (b->last) completed = b->completed;
         if (feature_count > 0) {
           for (int w = 0; w < workers; ++w) {
             entities_by_worker[static_cast<size_t>(w)] = b->entity_count[static_cast<size_t>(w)];
@@ -514,7 +690,15 @@ struct Engine::Impl {
             total.state_bytes += bytes_by_worker[static_cast<size_t>(w)];
           }
         }
-        commit.offset = b->end_offset;
+        if (!write_error) {
+          try {
+            Write(*b, decisions_sink, dead_sink, late_sink, cursor);
+            if (b->checkpoint != 0) commit(*b);
+          } catch (...) {
+            write_error = std::current_exception();
+            abort.store(true);
+          }
+        }
         free_batches.Push(b);
         ++next;
       }
@@ -526,7 +710,7 @@ struct Engine::Impl {
         last_read = total.read;
         if (!write_error) {
           try {
-            make_commit();
+            flush(false);  // so a reader following the files sees decisions within a second
           } catch (...) {
             write_error = std::current_exception();
             abort.store(true);
@@ -546,10 +730,9 @@ struct Engine::Impl {
     if (router_error) std::rethrow_exception(router_error);
     if (write_error) std::rethrow_exception(write_error);
 
-    total.completed = !(options.stop && options.stop->load());
+    flush(false);
+    total.completed = completed;
     total.elapsed_seconds = elapsed();
-    make_commit();
-    total.elapsed_seconds = commit.summary.elapsed_seconds;
     return total;
   }
 };

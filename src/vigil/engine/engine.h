@@ -9,6 +9,7 @@
 
 #include "vigil/config/pipeline.h"
 #include "vigil/decide/decision.h"
+#include "vigil/engine/checkpoint.h"
 #include "vigil/features/spec.h"
 #include "vigil/sink/output_file.h"
 #include "vigil/sink/summary.h"
@@ -23,19 +24,6 @@ struct Outputs {
   std::unique_ptr<sink::OutputFile> late;
 };
 
-// A point the run can resume from: each output holds exactly its first `*_lines` lines
-// (`*_bytes` bytes). Anything after them in a file was written after the commit.
-struct CommitPoint {
-  uint64_t decisions_bytes = 0;
-  uint64_t dead_letters_bytes = 0;
-  uint64_t late_bytes = 0;
-  uint64_t decisions_lines = 0;
-  uint64_t dead_letters_lines = 0;
-  uint64_t late_lines = 0;
-  uint64_t offset = 0;       // source position reached (for messages)
-  sink::RunSummary summary;  // counters up to this point (for messages)
-};
-
 struct RunOptions {
   uint64_t max_events = 0;  // stop after this many records read; 0: all
   double speed = 0;         // replay paced at this multiple of event time; 0: as fast as possible
@@ -44,20 +32,21 @@ struct RunOptions {
   // Streaming features (may be null or empty: then batches take one phase). Must outlive Run.
   const features::Spec* features = nullptr;
   bool emit_features = false;  // decisions carry "features":{name: value}
-  // Called on the writer thread about once a second, and at the end, after outputs are
-  // flushed: the application records the commit point (e.g. for resume).
-  std::function<void(const CommitPoint&)> on_commit;
   // Called on the writer thread about once a second with the counters so far.
   using on_progress_t = std::function<void(const sink::RunSummary&, double events_per_second)>;
   on_progress_t on_progress;
   const std::atomic<bool>* stop = nullptr;  // set by a signal handler: finish in-flight work
-  // Resume: the outputs already hold this many lines from an interrupted run of the same
-  // input and pipeline. Outputs are deterministic, so the run goes through the input from its
-  // start (rebuilding dedup, watermark and feature state, and the counters) and writes only
-  // the lines after these.
-  uint64_t skip_decisions = 0;
-  uint64_t skip_dead_letters = 0;
-  uint64_t skip_late = 0;
+  // Checkpoints (null: none). Every `checkpoint_interval_us` of wall time, and when the run
+  // ends, the engine writes a consistent snapshot: the router's state (dedup ids, watermark,
+  // events held for event-time order, counters), every worker's entity state, the source
+  // position and the length of each output, all as of the same batch boundary. Must outlive
+  // Run.
+  const CheckpointStore* checkpoints = nullptr;
+  int64_t checkpoint_interval_us = 10'000'000;
+  Manifest checkpoint_job;  // pipeline, pipeline_hash and input, copied into each manifest
+  // Resume from this checkpoint of `checkpoints`: state and counters come from it. The caller
+  // has positioned the source at its offset and cut the outputs back to its lengths.
+  std::optional<Manifest> restore;
 };
 
 // Engine runs one pipeline over one source:
@@ -77,7 +66,8 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Runs to the end of the source (or max_events, or stop). Throws std::runtime_error on
-  // I/O errors and on a CSV header that does not fit the mapping.
+  // I/O errors, a failed checkpoint or restore, and a CSV header that does not fit the
+  // mapping.
   sink::RunSummary Run(source::RecordSource& source, Outputs& outputs);
 
  private:

@@ -6,6 +6,7 @@
 #include <string>
 
 #include <absl/container/flat_hash_map.h>
+#include <fmt/format.h>
 
 #include "vigil/features/internal/distinct.h"
 #include "vigil/features/internal/ew_stats.h"
@@ -260,19 +261,9 @@ class EntityTable {
       }
       return blob;
     }
-    uint32_t slot;
-    if (!free_.empty()) {
-      slot = free_.back();
-      free_.pop_back();
-    } else {
-      slot = static_cast<uint32_t>(keys_.size());
-      keys_.emplace_back();
-      slab_.resize(slab_.size() + layout_.bytes);
-    }
-    it->second = slot;
-    keys_[slot] = key;
-    Init(Blob(slot));
-    return Blob(slot);
+    it->second = NewSlot(key);
+    Init(Blob(it->second));
+    return Blob(it->second);
   }
 
   void EvictIdle(int64_t now_us, size_t budget) {
@@ -290,6 +281,44 @@ class EntityTable {
     }
   }
 
+  // Each entity: key, state blob, then each distinct part's register block (u64 size, bytes).
+  void Save(SnapshotWriter& out) const {
+    out.Put<uint64_t>(index_.size());
+    for (const auto& [key, slot] : index_) {
+      const std::byte* blob = Blob(slot);
+      out.Put(key);
+      out.Bytes(blob, layout_.bytes);
+      for (const auto& d : layout_.distincts) {
+        const size_t n = fi::DistinctHeapBytes(d.layout, blob + d.offset);
+        out.Put<uint64_t>(n);
+        if (n > 0) out.Bytes(fi::DistinctHeap(blob + d.offset), n);
+      }
+    }
+  }
+
+  void Load(SnapshotReader& in, const std::function<bool(const Hash128&)>& keep) {
+    const auto n = in.Get<uint64_t>();
+    std::vector<std::span<const std::byte>> heaps(layout_.distincts.size());
+    for (uint64_t i = 0; i < n; ++i) {
+      const auto key = in.Get<Hash128>();
+      const auto saved = in.Take(layout_.bytes);
+      for (auto& h : heaps) h = in.Take(in.Get<uint64_t>());
+      if (!keep(key)) continue;
+      auto [it, inserted] = index_.try_emplace(key, 0);
+      if (!inserted) in.Fail("an entity appears twice in the checkpoint");
+      it->second = NewSlot(key);
+      std::byte* blob = Blob(it->second);
+      std::memcpy(blob, saved.data(), layout_.bytes);
+      bool fits = true;
+      for (size_t d = 0; d < heaps.size(); ++d) {
+        const auto& part = layout_.distincts[d];
+        fits = fi::DistinctRestoreHeap(part.layout, blob + part.offset, heaps[d]) && fits;
+        heap_ += fi::DistinctHeapBytes(part.layout, blob + part.offset);
+      }
+      if (!fits) in.Fail("a distinct-count sketch does not fit the features spec");
+    }
+  }
+
   const Layout& layout() const { return layout_; }
   uint64_t Count() const { return index_.size(); }
   // O(1): called once per batch.
@@ -299,6 +328,21 @@ class EntityTable {
   }
 
  private:
+  // A slot for a new entity's blob (contents undefined): a freed one, or a new one at the end.
+  uint32_t NewSlot(const Hash128& key) {
+    uint32_t slot;
+    if (!free_.empty()) {
+      slot = free_.back();
+      free_.pop_back();
+    } else {
+      slot = static_cast<uint32_t>(keys_.size());
+      keys_.emplace_back();
+      slab_.resize(slab_.size() + layout_.bytes);
+    }
+    keys_[slot] = key;
+    return slot;
+  }
+
   std::byte* Blob(uint32_t slot) { return slab_.data() + size_t{slot} * layout_.bytes; }
   const std::byte* Blob(uint32_t slot) const { return slab_.data() + size_t{slot} * layout_.bytes; }
 
@@ -501,6 +545,52 @@ void FeatureEngine::Derive(const Event& e, std::span<double> out) const {
 
 void FeatureEngine::EvictIdle(int64_t now_us, size_t budget) {
   for (auto& t : impl_->tables) t->EvictIdle(now_us, budget);
+}
+
+namespace {
+
+constexpr uint32_t kStateVersion = 1;
+
+// Identifies the state layout a features spec gives, so a checkpoint is restored only into
+// the layout it was saved from.
+uint64_t LayoutFingerprint(const std::vector<std::unique_ptr<EntityTable>>& tables) {
+  std::string d;
+  for (const auto& t : tables) {
+    const Layout& l = t->layout();
+    d += fmt::format("|{}:", l.bytes);
+    for (const auto& r : l.rings) {
+      d += fmt::format("r{},{},{},{}{}{}@{};", r.layout.buckets, r.layout.step_us, r.of,
+                       r.layout.sum, r.layout.sumsq, r.layout.minmax, r.offset);
+    }
+    for (const auto& x : l.distincts) {
+      d += fmt::format("d{},{},{}@{};", x.layout.buckets, x.layout.step_us, x.of, x.offset);
+    }
+    for (const auto& x : l.ews) d += fmt::format("e{},{}@{};", x.of, x.half_life_us, x.offset);
+    for (const auto& x : l.lasts) d += fmt::format("l{}@{};", x.of, x.offset);
+    for (const auto& x : l.geos) d += fmt::format("g{},{}@{};", x.lat, x.lon, x.offset);
+    for (const auto& x : l.recents) d += fmt::format("n{},{}@{};", x.of, x.capacity, x.offset);
+  }
+  return Hash64(d);
+}
+
+}  // namespace
+
+void FeatureEngine::Save(SnapshotWriter& out) const {
+  out.Put<uint32_t>(kStateVersion);
+  out.Put<uint64_t>(LayoutFingerprint(impl_->tables));
+  out.Put<uint64_t>(impl_->tables.size());
+  for (const auto& t : impl_->tables) t->Save(out);
+}
+
+void FeatureEngine::Load(SnapshotReader& in, const std::function<bool(const Hash128&)>& keep) {
+  if (in.Get<uint32_t>() != kStateVersion) in.Fail("feature state of another format version");
+  if (in.Get<uint64_t>() != LayoutFingerprint(impl_->tables) ||
+      in.Get<uint64_t>() != impl_->tables.size()) {
+    in.Fail(
+        "the feature state was saved under different entities or features; the pipeline "
+        "changed since the checkpoint");
+  }
+  for (auto& t : impl_->tables) t->Load(in, keep);
 }
 
 uint64_t FeatureEngine::EntityCount() const {

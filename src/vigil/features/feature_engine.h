@@ -1,12 +1,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "vigil/common/event.h"
 #include "vigil/common/hash.h"
+#include "vigil/common/snapshot_file.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/features/spec.h"
 
@@ -35,6 +37,14 @@ class FeatureEngine {
   // Forgets entities idle for longer than their entity's ttl, scanning at most `budget`
   // slots per call (a clock hand), so the cost per call is bounded.
   void EvictIdle(int64_t now_us, size_t budget);
+
+  // Checkpoints. Save writes every entity (key and state) and the layout they were saved
+  // with; Load adds the saved entities for which keep(key) is true, so a restore may spread
+  // saved shards over a different number of workers. Load refuses (std::runtime_error) state
+  // saved under a different features spec. Called on the owning worker's thread, off the
+  // per-event path.
+  void Save(SnapshotWriter& out) const;
+  void Load(SnapshotReader& in, const std::function<bool(const Hash128&)>& keep);
 
   uint64_t EntityCount() const;
   // Bytes of state: slabs, hash indices and sketch overflows.

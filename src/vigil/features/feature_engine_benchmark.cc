@@ -1,11 +1,16 @@
 // Cost of the card-fraud example's feature set (examples/card-fraud.yaml: 3 entities, 21
-// features) per event, on generated card traffic, and its bytes of state per entity.
+// features) per event, on generated card traffic, and its bytes of state per entity; and the
+// time to checkpoint and restore one worker's state of 1M cards.
 // Run: build/release/src/vigil/features/feature_engine_benchmark
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "vigil/config/pipeline.h"
@@ -93,6 +98,68 @@ void BM_CardFraudFeatures(benchmark::State& state) {
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_CardFraudFeatures)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// An engine holding `cards` card entities (and the merchants and devices of the events that
+// made them), for the checkpoint benchmarks: each card gets one generated event.
+std::unique_ptr<vigil::features::FeatureEngine> EngineWithCards(const Fixture& f, int64_t cards) {
+  auto engine = std::make_unique<vigil::features::FeatureEngine>(f.pipeline, f.spec);
+  std::vector<double> row(f.spec.features.size());
+  for (int64_t c = 0; c < cards; ++c) {
+    const size_t i = static_cast<size_t>(c) % f.events.size();
+    engine->UpdateEntity(0, vigil::HashId("card-" + std::to_string(c)), f.events[i], row);
+    for (size_t en = 1; en < f.spec.entities.size(); ++en) {
+      const vigil::Hash128& k = f.keys[i][en];
+      if (k.lo != 0 || k.hi != 0) engine->UpdateEntity(static_cast<int>(en), k, f.events[i], row);
+    }
+  }
+  return engine;
+}
+
+std::string CheckpointPath() {
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/vigil-bench-shard.bin";
+}
+
+// Writing one worker's shard of a checkpoint (the whole state, fsynced), and reading it back
+// into an empty engine: what a checkpoint pauses the pipeline for, and what a restart costs.
+void BM_CheckpointSave(benchmark::State& state) {
+  const Fixture& f = Data();
+  const auto engine = EngineWithCards(f, state.range(0));
+  uint64_t bytes = 0;
+  for (auto _ : state) {
+    vigil::SnapshotWriter out(CheckpointPath(), "shard", 1);
+    engine->Save(out);
+    out.Finish();
+    bytes = out.Written();
+  }
+  state.counters["entities"] = static_cast<double>(engine->EntityCount());
+  state.counters["file_MiB"] = static_cast<double>(bytes) / 1048576.0;
+  state.SetBytesProcessed(static_cast<int64_t>(bytes * state.iterations()));
+}
+BENCHMARK(BM_CheckpointSave)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(2);
+
+void BM_CheckpointRestore(benchmark::State& state) {
+  const Fixture& f = Data();
+  {
+    const auto engine = EngineWithCards(f, state.range(0));
+    vigil::SnapshotWriter out(CheckpointPath(), "shard", 1);
+    engine->Save(out);
+    out.Finish();
+  }
+  uint64_t entities = 0;
+  for (auto _ : state) {
+    auto engine = std::make_unique<vigil::features::FeatureEngine>(f.pipeline, f.spec);
+    vigil::SnapshotReader in(CheckpointPath(), "shard", 1);
+    engine->Load(in, [](const vigil::Hash128&) { return true; });
+    entities = engine->EntityCount();
+    state.PauseTiming();  // freeing 1M entities is not part of a restore
+    engine.reset();
+    state.ResumeTiming();
+  }
+  state.counters["entities"] = static_cast<double>(entities);
+  std::remove(CheckpointPath().c_str());
+}
+BENCHMARK(BM_CheckpointRestore)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(2);
 
 }  // namespace
 

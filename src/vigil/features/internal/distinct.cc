@@ -290,4 +290,20 @@ bool DistinctIsApproximate(const std::byte* state) {
   return (LoadAt<uint64_t>(state + kHeap) & kHllMode) != 0;
 }
 
+const std::byte* DistinctHeap(const std::byte* state) {
+  return reinterpret_cast<const std::byte*>(BlockPtr(LoadAt<uint64_t>(state + kHeap)));
+}
+
+bool DistinctRestoreHeap(const DistinctLayout& layout, std::byte* state,
+                         std::span<const std::byte> heap) {
+  const uint64_t mode = LoadAt<uint64_t>(state + kHeap) & kHllMode;
+  StoreAt<uint64_t>(state + kHeap, 0);
+  if (heap.empty()) return mode == 0;
+  if (heap.size() != HllBlock::Bytes(layout.buckets)) return false;
+  auto block = std::make_unique<uint8_t[]>(heap.size());
+  std::memcpy(block.get(), heap.data(), heap.size());
+  StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(block.release()) | mode);
+  return true;
+}
+
 }  // namespace vigil::features_internal

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "vigil/features/internal/window.h"
 
@@ -69,5 +70,15 @@ size_t DistinctHeapBytes(const DistinctLayout& layout, const std::byte* state);
 
 // True while the state counts with HyperLogLog (for tests and metrics).
 bool DistinctIsApproximate(const std::byte* state);
+
+// Checkpoints. The inline bytes plus the register block (DistinctHeapBytes bytes at
+// DistinctHeap, or nothing) are the whole state. DistinctRestoreHeap finishes a restore after
+// the inline bytes were copied from a saved state: it allocates a new block holding `heap`
+// (or none when `heap` is empty) and points the state at it, keeping the saved mode. The
+// copied pointer is never followed or freed. Returns false (and leaves no block) when `heap`
+// is not the size of this layout's block.
+const std::byte* DistinctHeap(const std::byte* state);
+bool DistinctRestoreHeap(const DistinctLayout& layout, std::byte* state,
+                         std::span<const std::byte> heap);
 
 }  // namespace vigil::features_internal

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <xxhash.h>
+
+namespace vigil {
+
+// SnapshotWriter writes one binary state file of a checkpoint: a 16-byte header (magic, kind,
+// format version), the caller's plain-data values and byte blocks in host byte order, and a
+// trailing xxHash3 checksum of everything before it, so a torn or corrupted file is refused
+// on restore rather than half-read. Buffered; Finish() flushes and fsyncs. Checkpoints are
+// read back on the same architecture (little-endian x86-64 / aarch64); the header's version
+// says when the layout changes. One thread writes a file. Errors throw std::runtime_error
+// naming the path: the engine catches them on its threads and fails the checkpoint.
+class SnapshotWriter {
+ public:
+  SnapshotWriter(const std::string& path, std::string_view kind, uint32_t version);
+  ~SnapshotWriter();
+  SnapshotWriter(const SnapshotWriter&) = delete;
+  SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+
+  template <typename T>
+  void Put(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    Bytes(&v, sizeof v);
+  }
+  void Bytes(const void* p, size_t n);
+  void String(std::string_view s) {
+    Put<uint64_t>(s.size());
+    Bytes(s.data(), s.size());
+  }
+  // Writes the checksum, flushes and fsyncs. The file is incomplete until this returns.
+  void Finish();
+  uint64_t Written() const { return written_; }
+
+ private:
+  void Drain();
+  std::string path_;
+  int fd_ = -1;
+  std::vector<std::byte> buf_;
+  size_t used_ = 0;
+  uint64_t written_ = 0;
+  XXH3_state_t* hash_;
+};
+
+// SnapshotReader reads a file written by SnapshotWriter: it loads the file, checks the
+// header (kind and version) and the checksum up front, then hands out values in the order
+// they were written. Every read is bounds-checked; a short or corrupt file throws
+// std::runtime_error naming the path. Start-up (restore) only; one thread.
+class SnapshotReader {
+ public:
+  SnapshotReader(const std::string& path, std::string_view kind, uint32_t version);
+
+  template <typename T>
+  T Get() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T v;
+    std::memcpy(&v, Take(sizeof v).data(), sizeof v);
+    return v;
+  }
+  // The next n bytes, valid while the reader lives.
+  std::span<const std::byte> Take(size_t n);
+  std::string String() {
+    const auto n = Get<uint64_t>();
+    const auto b = Take(n);
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+  }
+  bool AtEnd() const { return pos_ == end_; }
+  // Throws "path: <what>" (for checks the caller makes on what it read).
+  [[noreturn]] void Fail(std::string_view what) const;
+  const std::string& Path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<std::byte> data_;
+  size_t pos_ = 0;
+  size_t end_ = 0;  // where the checksum starts
+};
+
+// Writes `text` to `path` atomically: a temporary file in the same directory, fsync, rename,
+// then fsync of the directory. A crash leaves either the old file or the new one.
+void WriteFileAtomically(const std::string& path, std::string_view text);
+// fsyncs a directory, so renames and new files in it survive a power loss.
+void SyncDirectory(const std::string& dir);
+
+}  // namespace vigil

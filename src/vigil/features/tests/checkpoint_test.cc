@@ -1,0 +1,183 @@
+// FeatureEngine::Save / Load: state restored from a checkpoint gives exactly the features the
+// original engine gives on the events that follow, also when spread over several engines.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "vigil/decode/decoder.h"
+#include "vigil/features/feature_engine.h"
+
+namespace vigil::features {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr const char* kPipeline = R"(name: t
+input:
+  fields:
+    - {name: id, type: string}
+    - {name: ts, type: timestamp, format: epoch_s}
+    - {name: card, type: string}
+    - {name: merchant, type: string}
+    - {name: amount, type: float}
+    - {name: lat, type: lat}
+    - {name: lon, type: lon}
+event: {id: id, time: ts, key: card}
+entities:
+  card: {field: card, ttl: 30d}
+  merchant: {field: merchant}
+features:
+  - {name: n_1h, entity: card, op: count, window: 1h, step: 5m}
+  - {name: sum_1h, entity: card, op: sum, of: amount, window: 1h, step: 5m}
+  - {name: max_1d, entity: card, op: max, of: amount, window: 1d, step: 2h}
+  - {name: sd_1d, entity: card, op: stddev, of: amount, window: 1d, step: 2h}
+  - {name: merchants_1d, entity: card, op: distinct, of: merchant, window: 1d, step: 2h}
+  - {name: new_merchant, entity: card, op: is_new, of: merchant, capacity: 4}
+  - {name: ewma, entity: card, op: ewma, of: amount, half_life: 1d}
+  - {name: z, entity: card, op: zscore, of: amount, half_life: 1d}
+  - {name: last_amount, entity: card, op: last, of: amount}
+  - {name: since, entity: card, op: time_since_last}
+  - {name: kmh, entity: card, op: geo_speed, lat: lat, lon: lon}
+  - {name: cards_1d, entity: merchant, op: distinct, of: card, window: 1d, step: 2h}
+  - {name: vs_avg, op: ratio, a: amount, b: ewma}
+)";
+
+struct Stream {
+  config::Pipeline pipeline = config::LoadPipelineText(kPipeline, "p.yaml");
+  Spec spec = ParseSpec(pipeline);
+  std::vector<Event> events;
+
+  // 3000 events of 20 cards over ~2 days; card c0 visits 60 merchants, so its distinct-count
+  // sketch overflows to HyperLogLog and the checkpoint must carry the register block.
+  Stream() {
+    auto decoder = decode::MakeDecoder(pipeline);
+    for (int i = 0; i < 3000; ++i) {
+      const int card = i % 20;
+      const int merchant = card == 0 ? i % 60 : (i * 7) % 9;
+      const std::string line = fmt::format(
+          R"({{"id":"e{}","ts":{},"card":"c{}","merchant":"m{}","amount":{:.2f},"lat":{:.3f},"lon":{:.3f}}})",
+          i, 1700000000 + i * 57, card, merchant, 5.0 + (i * 37) % 500, 40.0 + (i % 13) * 0.5,
+          -3.0 + (i % 7) * 0.7);
+      std::string padded = line + std::string(64, '\0');
+      Event e;
+      EXPECT_TRUE(decoder->Decode(std::string_view(padded.data(), line.size()), e).ok()) << line;
+      events.push_back(std::move(e));
+    }
+  }
+
+  Hash128 Key(const Event& e, size_t entity) const {
+    return HashId(e.Str(static_cast<size_t>(spec.entities[entity].field)));
+  }
+
+  // Runs events [from, to) through the engines (entity keys split by owner = key.lo % n) and
+  // returns every feature row.
+  std::vector<double> Run(std::vector<FeatureEngine*> engines, size_t from, size_t to) const {
+    const size_t fc = spec.features.size();
+    std::vector<double> rows;
+    std::vector<double> row(fc);
+    for (size_t i = from; i < to; ++i) {
+      std::fill(row.begin(), row.end(), std::nan(""));
+      for (size_t en = 0; en < spec.entities.size(); ++en) {
+        const Hash128 k = Key(events[i], en);
+        engines[k.lo % engines.size()]->UpdateEntity(static_cast<int>(en), k, events[i], row);
+      }
+      engines[0]->Derive(events[i], row);
+      rows.insert(rows.end(), row.begin(), row.end());
+    }
+    return rows;
+  }
+};
+
+std::string TempPath(const char* name) { return std::string(::testing::TempDir()) + "/" + name; }
+
+// Bitwise equality, so NaN == NaN and -0 != 0.
+void ExpectSameBits(const std::vector<double>& a, const std::vector<double>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(0, std::memcmp(&a[i], &b[i], sizeof(double)))
+        << "value " << i << ": " << a[i] << " vs " << b[i];
+  }
+}
+
+TEST(FeatureCheckpoint, RestoredStateGivesTheSameFeatures) {
+  const Stream s;
+  FeatureEngine original(s.pipeline, s.spec);
+  s.Run({&original}, 0, 1500);
+  const std::string path = TempPath("shard.bin");
+  {
+    SnapshotWriter out(path, "shard", 1);
+    original.Save(out);
+    out.Finish();
+  }
+  FeatureEngine restored(s.pipeline, s.spec);
+  SnapshotReader in(path, "shard", 1);
+  restored.Load(in, [](const Hash128&) { return true; });
+  EXPECT_TRUE(in.AtEnd());
+  EXPECT_EQ(restored.EntityCount(), original.EntityCount());
+  EXPECT_EQ(restored.StateBytes() > 0, true);
+
+  const std::vector<double> want = s.Run({&original}, 1500, 3000);
+  ExpectSameBits(s.Run({&restored}, 1500, 3000), want);
+  std::remove(path.c_str());
+}
+
+TEST(FeatureCheckpoint, OneShardSpreadOverTwoEngines) {
+  const Stream s;
+  FeatureEngine original(s.pipeline, s.spec);
+  s.Run({&original}, 0, 1000);
+  const std::string path = TempPath("shard-split.bin");
+  {
+    SnapshotWriter out(path, "shard", 1);
+    original.Save(out);
+    out.Finish();
+  }
+  FeatureEngine a(s.pipeline, s.spec), b(s.pipeline, s.spec);
+  {
+    SnapshotReader in(path, "shard", 1);
+    a.Load(in, [](const Hash128& k) { return k.lo % 2 == 0; });
+  }
+  {
+    SnapshotReader in(path, "shard", 1);
+    b.Load(in, [](const Hash128& k) { return k.lo % 2 == 1; });
+  }
+  EXPECT_EQ(a.EntityCount() + b.EntityCount(), original.EntityCount());
+  EXPECT_GT(a.EntityCount(), 0u);
+  EXPECT_GT(b.EntityCount(), 0u);
+  const std::vector<double> want = s.Run({&original}, 1000, 3000);
+  ExpectSameBits(s.Run({&a, &b}, 1000, 3000), want);
+  std::remove(path.c_str());
+}
+
+TEST(FeatureCheckpoint, StateOfAnotherSpecIsRefused) {
+  const Stream s;
+  FeatureEngine original(s.pipeline, s.spec);
+  s.Run({&original}, 0, 100);
+  const std::string path = TempPath("shard-other.bin");
+  {
+    SnapshotWriter out(path, "shard", 1);
+    original.Save(out);
+    out.Finish();
+  }
+  std::string text = kPipeline;
+  text.replace(text.find("window: 1h, step: 5m}"), 21, "window: 2h, step: 5m}");
+  const config::Pipeline other = config::LoadPipelineText(text, "p.yaml");
+  const Spec other_spec = ParseSpec(other);
+  FeatureEngine engine(other, other_spec);
+  SnapshotReader in(path, "shard", 1);
+  try {
+    engine.Load(in, [](const Hash128&) { return true; });
+    FAIL() << "state saved under another spec was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("pipeline changed since the checkpoint"));
+  }
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace vigil::features
