@@ -1,6 +1,8 @@
 #include "vigil/common/snapshot_file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -93,33 +95,38 @@ SnapshotReader::SnapshotReader(const std::string& path, std::string_view kind, u
     : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) Throw(path, "cannot open");
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
     ::close(fd);
     Throw(path, "cannot stat");
   }
-  data_.resize(size);
-  size_t got = 0;
-  while (got < size) {
-    const ssize_t r = ::read(fd, data_.data() + got, size - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
       ::close(fd);
-      Throw(path, "cannot read");
+      Throw(path, "cannot map");
     }
-    got += static_cast<size_t>(r);
+    ::madvise(p, size_, MADV_SEQUENTIAL);
+    data_ = static_cast<const std::byte*>(p);
   }
   ::close(fd);
-  if (size < kHeaderBytes + sizeof(uint64_t)) Fail("truncated checkpoint file");
-  end_ = size - sizeof(uint64_t);
-  uint64_t sum;
-  std::memcpy(&sum, data_.data() + end_, sizeof sum);
-  if (XXH3_64bits(data_.data(), end_) != sum) {
-    Fail("checksum mismatch: the checkpoint file is damaged");
+  try {
+    Check(kind, version);
+  } catch (...) {
+    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+    throw;
   }
+}
+
+void SnapshotReader::Check(std::string_view kind, uint32_t version) {
+  if (size_ < kHeaderBytes + sizeof(uint64_t)) Fail("truncated checkpoint file");
+  end_ = size_ - sizeof(uint64_t);
+  uint64_t sum;
+  std::memcpy(&sum, data_ + end_, sizeof sum);
+  if (XXH3_64bits(data_, end_) != sum) Fail("checksum mismatch: the checkpoint file is damaged");
   const auto magic = Magic(kind);
-  if (std::memcmp(data_.data(), magic.data(), magic.size()) != 0) {
+  if (std::memcmp(data_, magic.data(), magic.size()) != 0) {
     Fail(fmt::format("not a '{}' checkpoint file", kind));
   }
   pos_ = magic.size();
@@ -130,9 +137,13 @@ SnapshotReader::SnapshotReader(const std::string& path, std::string_view kind, u
   Get<uint32_t>();
 }
 
+SnapshotReader::~SnapshotReader() {
+  if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
 std::span<const std::byte> SnapshotReader::Take(size_t n) {
   if (n > end_ - pos_) Fail("truncated checkpoint file");
-  const std::span<const std::byte> s(data_.data() + pos_, n);
+  const std::span<const std::byte> s(data_ + pos_, n);
   pos_ += n;
   return s;
 }

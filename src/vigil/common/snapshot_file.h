@@ -53,11 +53,14 @@ class SnapshotWriter {
 
 // SnapshotReader reads a file written by SnapshotWriter: it loads the file, checks the
 // header (kind and version) and the checksum up front, then hands out values in the order
-// they were written. Every read is bounds-checked; a short or corrupt file throws
+// they were written (views into the mapped file). Every read is bounds-checked; a short or corrupt file throws
 // std::runtime_error naming the path. Start-up (restore) only; one thread.
 class SnapshotReader {
  public:
   SnapshotReader(const std::string& path, std::string_view kind, uint32_t version);
+  ~SnapshotReader();
+  SnapshotReader(const SnapshotReader&) = delete;
+  SnapshotReader& operator=(const SnapshotReader&) = delete;
 
   template <typename T>
   T Get() {
@@ -74,13 +77,19 @@ class SnapshotReader {
     return {reinterpret_cast<const char*>(b.data()), b.size()};
   }
   bool AtEnd() const { return pos_ == end_; }
+  size_t Remaining() const { return end_ - pos_; }
   // Throws "path: <what>" (for checks the caller makes on what it read).
   [[noreturn]] void Fail(std::string_view what) const;
   const std::string& Path() const { return path_; }
 
  private:
+  void Check(std::string_view kind, uint32_t version);  // header and checksum
+
   std::string path_;
-  std::vector<std::byte> data_;
+  // The file, mapped read-only: a restore copies each entity once, from the page cache into
+  // its slab, instead of reading the whole file into a buffer first.
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
   size_t pos_ = 0;
   size_t end_ = 0;  // where the checksum starts
 };

@@ -298,6 +298,10 @@ class EntityTable {
 
   void Load(SnapshotReader& in, const std::function<bool(const Hash128&)>& keep) {
     const auto n = in.Get<uint64_t>();
+    if (n > (in.Remaining() / layout_.bytes)) in.Fail("truncated feature state");
+    // The index is small per entity: room for all at once saves its rehashes. The slab is
+    // not reserved: with several workers each keeps only its share of the n entities.
+    index_.reserve(index_.size() + n);
     std::vector<std::span<const std::byte>> heaps(layout_.distincts.size());
     for (uint64_t i = 0; i < n; ++i) {
       const auto key = in.Get<Hash128>();
