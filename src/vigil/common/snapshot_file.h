@@ -53,8 +53,8 @@ class SnapshotWriter {
 
 // SnapshotReader reads a file written by SnapshotWriter: it loads the file, checks the
 // header (kind and version) and the checksum up front, then hands out values in the order
-// they were written (views into the mapped file). Every read is bounds-checked; a short or corrupt file throws
-// std::runtime_error naming the path. Start-up (restore) only; one thread.
+// they were written (views into the mapped file). Every read is bounds-checked; a short or corrupt
+// file throws std::runtime_error naming the path. Start-up (restore) only; one thread.
 class SnapshotReader {
  public:
   SnapshotReader(const std::string& path, std::string_view kind, uint32_t version);
