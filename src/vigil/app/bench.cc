@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "vigil/app/commands.h"
+#include "vigil/app/stages.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/engine/engine.h"
 #include "vigil/features/spec.h"
@@ -38,8 +39,10 @@ int Bench(const BenchArgs& a) {
     engine::RunOptions o;
     o.workers = a.workers;
     if (!a.no_features) o.features = &spec;
-    engine::PassThroughStages stages;
-    engine::Engine engine(pipeline, &stages, o);
+    // Rules read features: without features, the run decides nothing beyond approve.
+    PipelineStages stages(pipeline, spec);
+    engine::PassThroughStages none;
+    engine::Engine engine(pipeline, a.no_features ? &none : &stages.factory(), o);
     last = engine.Run(*src, outs);
     secs.push_back(last.elapsed_seconds);
   }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "vigil/app/commands.h"
+#include "vigil/app/stages.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/decode/decoder.h"
 #include "vigil/features/spec.h"
@@ -14,6 +15,7 @@ namespace vigil::app {
 int Check(const std::string& path, const std::string& input) {
   const config::Pipeline p = config::LoadPipelineFile(path);  // throws ConfigError: exit 2
   const features::Spec spec = features::ParseSpec(p);         // throws ConfigError: exit 2
+  PipelineStages stages(p, spec);                             // rules, lists, decision
   std::unique_ptr<decode::Decoder> decoder = decode::MakeDecoder(p);
   if (!input.empty() && decoder->WantsHeader()) {
     source::FileOptions o;
@@ -33,11 +35,12 @@ int Check(const std::string& path, const std::string& input) {
   }
   const auto& f = p.input.fields;
   std::printf(
-      "%s: ok: pipeline '%s', %s input, %zu fields, %zu entities, %zu features; id %s, "
-      "time %s, key %s\n",
+      "%s: ok: pipeline '%s', %s input, %zu fields, %zu entities, %zu features, %zu rules; "
+      "id %s, time %s, key %s\n",
       path.c_str(), p.name.c_str(), p.input.format == config::InputFormat::kCsv ? "csv" : "jsonl",
-      f.size(), spec.entities.size(), spec.features.size(), f[p.id_field].name.c_str(),
-      f[p.time_field].name.c_str(), f[p.key_field].name.c_str());
+      f.size(), spec.entities.size(), spec.features.size(),
+      stages.book() ? stages.book()->Current()->rules.size() : size_t{0},
+      f[p.id_field].name.c_str(), f[p.time_field].name.c_str(), f[p.key_field].name.c_str());
   return 0;
 }
 

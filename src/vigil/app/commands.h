@@ -61,6 +61,8 @@ int Bench(const BenchArgs& args);
 int Check(const std::string& pipeline, const std::string& input);
 int Generate(const GenerateArgs& args);
 int Demo(const DemoArgs& args);
+// Sends SIGHUP to the run writing into `out_dir` (its vigil.pid) or to `pid`.
+int Reload(const std::string& out_dir, int pid);
 
 // The card-fraud pipeline compiled into the binary (examples/card-fraud.yaml).
 extern const char* const kEmbeddedCardFraudPipeline;

@@ -122,6 +122,16 @@ int main(int argc, char** argv) {
                      "Decisions carry every feature's value for the event");
   AddProgressFlags(demo_cmd, demo.progress);
 
+  std::string reload_dir;
+  int reload_pid = 0;
+  CLI::App* reload_cmd = app.add_subcommand(
+      "reload",
+      "Ask a running 'vigil run' to reload its rules, lists and decision policy "
+      "(the run also reloads by itself when the pipeline or a list file changes)");
+  auto* reload_out = reload_cmd->add_option("-o,--out", reload_dir,
+                                            "The --out DIR of the run (it keeps DIR/vigil.pid)");
+  reload_cmd->add_option("--pid", reload_pid, "The run's process id")->excludes(reload_out);
+
   vigil::app::BenchArgs bench;
   CLI::App* bench_cmd = app.add_subcommand(
       "bench", "Measure pipeline throughput over a file (prints one JSON line; see bench/)");
@@ -154,6 +164,7 @@ int main(int argc, char** argv) {
     if (*gen_cmd) return vigil::app::Generate(gen);
     if (*demo_cmd) return vigil::app::Demo(demo);
     if (*bench_cmd) return vigil::app::Bench(bench);
+    if (*reload_cmd) return vigil::app::Reload(reload_dir, reload_pid);
   } catch (const vigil::config::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;

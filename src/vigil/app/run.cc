@@ -2,15 +2,18 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "vigil/app/commands.h"
+#include "vigil/app/stages.h"
 #include "vigil/common/time.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/engine/engine.h"
@@ -23,8 +26,10 @@ namespace vigil::app {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 void OnSignal(int) { g_stop.store(true); }
+void OnHangup(int) { g_reload.store(true); }
 
 void InstallSignalHandlers() {
   struct sigaction sa {};
@@ -32,7 +37,28 @@ void InstallSignalHandlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = OnHangup;
+  sigaction(SIGHUP, &sa, nullptr);
 }
+
+// DIR/vigil.pid while a run into DIR goes on, so `vigil reload --out DIR` finds it.
+class PidFile {
+ public:
+  explicit PidFile(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) return;
+    auto f = sink::OutputFile::Open(path_);
+    f->Write(fmt::format("{}\n", ::getpid()));
+    f->Flush();
+  }
+  ~PidFile() {
+    if (!path_.empty()) std::remove(path_.c_str());
+  }
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+
+ private:
+  std::string path_;
+};
 
 // "max" → 0; "10x" or "10" → 10.
 double ParseSpeed(const std::string& s) {
@@ -162,7 +188,7 @@ int Run(const RunArgs& a) {
                                       ? ParseInterval(a.checkpoint_interval)
                                       : pipeline.checkpoint_interval_us;
     opts.checkpoint_job.pipeline = a.pipeline;
-    opts.checkpoint_job.pipeline_hash = fmt::format("{:016x}", pipeline.text_hash);
+    opts.checkpoint_job.pipeline_hash = fmt::format("{:016x}", pipeline.state_hash);
     opts.checkpoint_job.input = a.input;
   }
   if (previous) {
@@ -180,8 +206,9 @@ int Run(const RunArgs& a) {
     }
     if (previous->pipeline_hash != opts.checkpoint_job.pipeline_hash) {
       throw std::invalid_argument(fmt::format(
-          "{} holds an interrupted run of another version of {}: the pipeline file changed "
-          "since its checkpoint, so its state does not fit; pass --overwrite to start afresh",
+          "{} holds an interrupted run of another version of {}: its input, event, dedup, "
+          "lateness, entities or features sections changed since the checkpoint, so "
+          "the saved state does not fit; pass --overwrite to start afresh",
           checkpoint_dir, previous->pipeline));
     }
     if (std::filesystem::file_size(a.input) < previous->offset) {
@@ -214,8 +241,11 @@ int Run(const RunArgs& a) {
   opts.on_progress = MakeProgress(show);
 
   InstallSignalHandlers();
-  engine::PassThroughStages stages;
-  engine::Engine engine(pipeline, &stages, std::move(opts));
+  PipelineStages stages(pipeline, spec);
+  std::optional<ReloadWatcher> watcher;
+  if (stages.book()) watcher.emplace(*stages.book(), a.pipeline, g_reload);
+  const PidFile pid(dir.empty() ? "" : Join(dir, "vigil.pid"));
+  engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
   sink::RunSummary summary = engine.Run(*src, outs);
   FinishProgress(show);
   outs = {};
@@ -254,8 +284,8 @@ int Demo(const DemoArgs& a) {
                static_cast<unsigned long long>(a.events), a.out_dir.c_str());
 
   InstallSignalHandlers();
-  engine::PassThroughStages stages;
-  engine::Engine engine(pipeline, &stages, std::move(opts));
+  PipelineStages stages(pipeline, spec);
+  engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
   sink::RunSummary summary = engine.Run(*src, outs);
   FinishProgress(show);
   outs = {};
@@ -264,6 +294,31 @@ int Demo(const DemoArgs& a) {
   std::fprintf(stderr, "  outputs: %s/decisions.jsonl, dead_letters.jsonl, summary.json\n",
                a.out_dir.c_str());
   return summary.completed ? 0 : 130;
+}
+
+int Reload(const std::string& out_dir, int pid) {
+  if (pid <= 0) {
+    if (out_dir.empty()) throw std::invalid_argument("reload: give --out DIR or --pid PID");
+    const std::string path = Join(out_dir, "vigil.pid");
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (!f || std::fscanf(f, "%d", &pid) != 1 || pid <= 0) {
+      if (f) std::fclose(f);
+      throw std::invalid_argument(
+          fmt::format("{}: no running vigil found (no readable pid file); is a 'vigil run "
+                      "--out {}' going on?",
+                      path, out_dir));
+    }
+    std::fclose(f);
+  }
+  if (::kill(pid, SIGHUP) != 0) {
+    throw std::runtime_error(
+        fmt::format("cannot signal process {}: {}", pid, std::strerror(errno)));
+  }
+  std::fprintf(stderr,
+               "vigil: asked process %d to reload its rules; it reports the result (new version, "
+               "or why the old rules stay) on its stderr\n",
+               pid);
+  return 0;
 }
 
 }  // namespace vigil::app

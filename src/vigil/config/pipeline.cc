@@ -295,7 +295,14 @@ Pipeline LoadPipelineText(const std::string& text, const std::string& path) {
   }
   try {
     Pipeline p = Parse(root, path);
-    p.text_hash = Hash64(text);
+    p.text = text;
+    YAML::Emitter state;
+    state << YAML::BeginSeq;
+    for (const char* key : {"input", "event", "dedup", "lateness", "entities", "features"}) {
+      state << YAML::Clone(root[key]);
+    }
+    state << YAML::EndSeq;
+    p.state_hash = Hash64(state.c_str());
     return p;
   } catch (const YAML::Exception& e) {
     throw error(e, "unexpected YAML structure");

@@ -68,7 +68,11 @@ struct Pipeline {
   // Checkpoints (vigil run --out DIR puts them in DIR/checkpoint unless this names a place).
   std::string checkpoint_dir;
   int64_t checkpoint_interval_us = 10LL * 1000000;
-  uint64_t text_hash = 0;  // of the pipeline file's text: a checkpoint is tied to it
+  // Hash of the sections that shape state (input, event, dedup, lateness, entities, features):
+  // a checkpoint is tied to it. Rules, lists, the decision policy and the worker count may
+  // change (rules even reload) without invalidating checkpoints.
+  uint64_t state_hash = 0;
+  std::string text;  // the file's text (diagnostics inside expressions need the quoting)
   YAML::Node root;
 
   // Index of a field by name, or -1.

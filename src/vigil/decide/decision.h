@@ -31,21 +31,54 @@ struct Reason {
   std::string code;    // e.g. a rule id
   std::string detail;  // plain-language text with the values that made it fire
   double contribution = 0;
+  Outcome action = Outcome::kApprove;  // what the reason asks for on its own
 };
 
-// Decision is the engine's answer to one event. Pooled per worker: Reset() keeps capacity.
+// Decision is the engine's answer to one event. Pooled per worker: Reset() keeps the
+// capacity of every string, so a steady stream of decisions allocates nothing.
 struct Decision {
   Outcome outcome = Outcome::kApprove;
   double score = 0;
-  std::vector<Reason> reasons;
+  uint64_t rules_version = 0;  // the rule set that decided (0: none configured)
+  std::string narrative;       // plain language, for alerts
+  // Shadow rules that fired: evaluated and counted, never acting. Views into the stage's
+  // configuration, valid while the decision is serialized.
+  std::vector<std::string_view> shadow;
 
   void Reset() {
     outcome = Outcome::kApprove;
     score = 0;
-    reasons.clear();
+    rules_version = 0;
+    narrative.clear();
+    shadow.clear();
+    reason_count_ = 0;
   }
+  // A new, empty reason, reusing an earlier decision's storage.
+  Reason& AddReason() {
+    if (reason_count_ == reasons_.size()) reasons_.emplace_back();
+    Reason& r = reasons_[reason_count_++];
+    r.code.clear();
+    r.detail.clear();
+    r.contribution = 0;
+    r.action = Outcome::kApprove;
+    return r;
+  }
+  std::span<const Reason> reasons() const { return {reasons_.data(), reason_count_}; }
   // Review and block decisions are alerts.
   bool IsAlert() const { return outcome != Outcome::kApprove; }
+
+ private:
+  std::vector<Reason> reasons_;
+  size_t reason_count_ = 0;
+};
+
+// StageConfig is an immutable, versioned configuration of the decision stages, e.g. a compiled
+// rule set. The engine stamps each batch with the one current when the batch was cut, so a
+// reload takes effect for every worker at the same point of the input. Shared (read-only)
+// by every worker that still holds a batch stamped with it.
+struct StageConfig {
+  virtual ~StageConfig() = default;
+  uint64_t version = 0;
 };
 
 // Stage is the decision hook: rules and models plug in here. The engine makes one Stage per
@@ -59,6 +92,9 @@ class Stage {
   virtual std::string_view Name() const = 0;
   virtual void Process(const Event& event, std::span<const double> features,
                        Decision& decision) = 0;
+  // Called on the worker's thread before the first event decided under `config`, and again
+  // whenever it changes (a reload). Stages that need no configuration ignore it.
+  virtual void Configure(const StageConfig& /*config*/) {}
 };
 
 // Makes the stages of one worker, in the order they run. Called once per worker at start-up.
@@ -66,6 +102,9 @@ class StageFactory {
  public:
   virtual ~StageFactory() = default;
   virtual std::vector<std::unique_ptr<Stage>> MakeStages(int worker) = 0;
+  // The configuration new batches are stamped with (null: none). Called by the engine's
+  // router once per batch; must be thread-safe against a concurrent reload.
+  virtual std::shared_ptr<const StageConfig> Current() { return nullptr; }
 };
 
 }  // namespace vigil::decide

@@ -44,11 +44,11 @@ std::string ManifestJson(const Manifest& m) {
       "\"dead_letters_bytes\":{},\"late_bytes\":{},\"decisions_lines\":{},"
       "\"dead_letters_lines\":{},\"late_lines\":{},\"shards\":{},\"read\":{},\"decided\":{},"
       "\"dead_lettered\":{},\"duplicate\":{},\"late\":{},\"alerts\":{},\"by_outcome\":{},"
-      "\"dead_by_reason\":{},\"watermark_us\":{},\"elapsed_seconds\":{}}}\n",
+      "\"dead_by_reason\":{},\"rule_hits\":{},\"watermark_us\":{},\"elapsed_seconds\":{}}}\n",
       m.completed, m.offset, m.line, m.decisions_bytes, m.dead_letters_bytes, m.late_bytes,
       m.decisions_lines, m.dead_letters_lines, m.late_lines, m.shards, s.read, s.decided,
       s.dead_lettered, s.duplicate, s.late, s.alerts, JsonArray(s.by_outcome),
-      JsonArray(s.dead_by_reason), s.watermark_us, s.elapsed_seconds);
+      JsonArray(s.dead_by_reason), sink::RuleHitsJson(s), s.watermark_us, s.elapsed_seconds);
   return out;
 }
 
@@ -98,6 +98,9 @@ Manifest ParseManifest(const std::string& json, const std::string& path) {
     s.alerts = u("alerts");
     array("by_outcome", s.by_outcome);
     array("dead_by_reason", s.dead_by_reason);
+    for (auto [id, n] : simdjson::dom::object(doc["rule_hits"])) {
+      s.rule_hits[std::string(id)] = static_cast<uint64_t>(int64_t(n));
+    }
     s.watermark_us = int64_t(doc["watermark_us"]);
     s.elapsed_seconds = double(doc["elapsed_seconds"]);
     s.input = m.input;

@@ -53,9 +53,10 @@ struct Batch {
   // Checkpoint taken at the end of this batch (0: none): the router has saved its state,
   // each worker saves its shard after phase 1, the writer commits after writing the batch.
   uint64_t checkpoint = 0;
-  bool last = false;                          // the router's final batch
-  bool completed = false;                     // with `last`: the input was read to its end
-  std::vector<std::string> checkpoint_error;  // per worker: why its shard was not saved
+  std::shared_ptr<const decide::StageConfig> config;  // what the stages decide this batch by
+  bool last = false;                                  // the router's final batch
+  bool completed = false;                             // with `last`: the input was read to its end
+  std::vector<std::string> checkpoint_error;          // per worker: why its shard was not saved
 
   void Reset() {
     n = 0;
@@ -175,8 +176,7 @@ struct Engine::Impl {
         want = static_cast<size_t>(std::min<uint64_t>(want, limit - st.read_total));
       }
       if (!src.Next(records, want)) break;
-      Batch* b = free_batches.Pop();
-      b->Reset();
+      Batch* b = NewBatch();
       for (const source::Record& r : records) {
         if (decoder->WantsHeader()) {
           ReadHeader(*decoder, src, r.text, r.line);
@@ -211,8 +211,7 @@ struct Engine::Impl {
             b->end_line = r.line;
             b->watermark = st.watermark;
             Dispatch(b, seq);
-            b = free_batches.Pop();
-            b->Reset();
+            b = NewBatch();
             std::this_thread::sleep_until(due);
           }
         }
@@ -242,8 +241,7 @@ struct Engine::Impl {
           if (b->n == batch_size) {
             b->watermark = st.watermark;
             Dispatch(b, seq);
-            b = free_batches.Pop();
-            b->Reset();
+            b = NewBatch();
           }
           st.held.Release(*this, *b);
         }
@@ -261,15 +259,13 @@ struct Engine::Impl {
     if (abort.load()) return;
     // The last batch: at the end of input (or of --events) it carries every event still held,
     // as nothing more will arrive; a stopped run keeps them in its checkpoint instead.
-    Batch* b = free_batches.Pop();
-    b->Reset();
+    Batch* b = NewBatch();
     if (!Stopping()) {
       while (!st.held.Empty()) {
         if (b->n == batch_size) {
           b->watermark = st.watermark;
           Dispatch(b, seq);
-          b = free_batches.Pop();
-          b->Reset();
+          b = NewBatch();
         }
         st.held.Release(*this, *b);
       }
@@ -284,6 +280,14 @@ struct Engine::Impl {
       st.Save(RouterFile(b->checkpoint, true));
     }
     Dispatch(b, seq);
+  }
+
+  // An empty batch from the pool, stamped with the stages' current configuration.
+  Batch* NewBatch() {
+    Batch* b = free_batches.Pop();
+    b->Reset();
+    b->config = factory->Current();
+    return b;
   }
 
   // Path of a checkpoint's router file; `begin`: the checkpoint's directory is new.
@@ -460,6 +464,15 @@ struct Engine::Impl {
     sink::AppendDeadLetter(b.dead, at, code, field, message, raw);
   }
 
+  static void CountHit(sink::RunSummary& stats, std::string_view id) {
+    const auto it = stats.rule_hits.find(id);
+    if (it != stats.rule_hits.end()) {
+      ++it->second;
+    } else {
+      stats.rule_hits.emplace(id, 1);
+    }
+  }
+
   static int OwnerOf(uint64_t hash, int workers) {
     return static_cast<int>(hash % static_cast<uint64_t>(workers));
   }
@@ -473,6 +486,7 @@ struct Engine::Impl {
     const bool serialize = serialize_decisions;
     const size_t fc = feature_count;
     int64_t newest = INT64_MIN;
+    uint64_t configured = 0;  // version of the configuration the stages have
     if (fe && options.restore) {
       // Every worker reads every saved shard and keeps the entities it owns now: the saved
       // run may have had another number of workers.
@@ -526,6 +540,10 @@ struct Engine::Impl {
         }
         continue;
       }
+      if (b->config && b->config->version != configured) {
+        for (auto& s : stages) s->Configure(*b->config);
+        configured = b->config->version;
+      }
       std::string& out = b->out[static_cast<size_t>(me)];
       sink::RunSummary& stats = b->worker_stats[static_cast<size_t>(me)];
       for (size_t i = 0; i < b->n; ++i) {
@@ -537,6 +555,8 @@ struct Engine::Impl {
         for (auto& s : stages) s->Process(e, feats, decision);
         ++stats.decided;
         ++stats.by_outcome[static_cast<size_t>(decision.outcome)];
+        for (const decide::Reason& r : decision.reasons()) CountHit(stats, r.code);
+        for (std::string_view id : decision.shadow) CountHit(stats, id);
         if (decision.IsAlert()) ++stats.alerts;
         if (serialize) {
           if (options.emit_features) {

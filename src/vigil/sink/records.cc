@@ -94,15 +94,41 @@ void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
   out.append("\",\"score\":");
   AppendJsonNumber(out, d.score);
   out.append(",\"reasons\":[");
-  for (size_t i = 0; i < d.reasons.size(); ++i) {
+  const auto reasons = d.reasons();
+  for (size_t i = 0; i < reasons.size(); ++i) {
+    const decide::Reason& r = reasons[i];
     if (i) out.push_back(',');
     out.append("{\"code\":");
-    AppendJsonString(out, d.reasons[i].code);
+    AppendJsonString(out, r.code);
     out.append(",\"detail\":");
-    AppendJsonString(out, d.reasons[i].detail);
+    AppendJsonString(out, r.detail);
+    out.append(",\"score\":");
+    AppendJsonNumber(out, r.contribution);
+    if (r.action != decide::Outcome::kApprove) {
+      out.append(",\"action\":\"");
+      out.append(decide::OutcomeName(r.action));
+      out.push_back('"');
+    }
     out.push_back('}');
   }
-  out.append("],\"record\":");
+  out.push_back(']');
+  if (!d.narrative.empty()) {
+    out.append(",\"narrative\":");
+    AppendJsonString(out, d.narrative);
+  }
+  if (!d.shadow.empty()) {
+    out.append(",\"shadow\":[");
+    for (size_t i = 0; i < d.shadow.size(); ++i) {
+      if (i) out.push_back(',');
+      AppendJsonString(out, d.shadow[i]);
+    }
+    out.push_back(']');
+  }
+  if (d.rules_version != 0) {
+    out.append(",\"rules_version\":");
+    AppendJsonNumber(out, static_cast<int64_t>(d.rules_version));
+  }
+  out.append(",\"record\":");
   AppendJsonNumber(out, static_cast<int64_t>(e.record));
   if (include_event) {
     out.append(",\"event\":{");

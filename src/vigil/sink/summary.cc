@@ -16,6 +16,17 @@ void RunSummary::Add(const RunSummary& o) {
   alerts += o.alerts;
   for (size_t i = 0; i < by_outcome.size(); ++i) by_outcome[i] += o.by_outcome[i];
   for (size_t i = 0; i < dead_by_reason.size(); ++i) dead_by_reason[i] += o.dead_by_reason[i];
+  for (const auto& [id, n] : o.rule_hits) rule_hits[id] += n;
+}
+
+std::string RuleHitsJson(const RunSummary& s) {
+  std::string out = "{";
+  for (const auto& [id, n] : s.rule_hits) {
+    if (out.size() > 1) out += ',';
+    AppendJsonString(out, id);
+    out += fmt::format(":{}", n);
+  }
+  return out + "}";
 }
 
 std::string SummaryJson(const RunSummary& s) {
@@ -40,6 +51,7 @@ std::string SummaryJson(const RunSummary& s) {
   }
   out +=
       fmt::format("}},\"state_entities\":{},\"state_bytes\":{}", s.state_entities, s.state_bytes);
+  out += ",\"rule_hits\":" + RuleHitsJson(s);
   out += ",\"input\":";
   AppendJsonString(out, s.input);
   out += "}\n";
@@ -67,6 +79,10 @@ std::string SummaryText(const RunSummary& s) {
     out += fmt::format("  state          {:>12} entities, {:.1f} MiB ({:.0f} bytes each)\n",
                        s.state_entities, s.state_bytes / 1048576.0,
                        static_cast<double>(s.state_bytes) / static_cast<double>(s.state_entities));
+  }
+  if (!s.rule_hits.empty()) {
+    out += "  rule hits\n";
+    for (const auto& [id, n] : s.rule_hits) out += fmt::format("    {:<28} {:>10}\n", id, n);
   }
   out += fmt::format("  counters {}: read = decided + dead-lettered + duplicate + late\n",
                      s.Reconciles() ? "reconcile" : "DO NOT RECONCILE");

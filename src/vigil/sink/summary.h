@@ -2,6 +2,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 
 #include "vigil/decide/decision.h"
@@ -25,6 +27,8 @@ struct RunSummary {
   int64_t watermark_us = 0;
   uint64_t state_entities = 0;  // gauges, not summed by Add: entities held, bytes of state
   uint64_t state_bytes = 0;
+  // Fires per rule id (shadow rules included), counted on the writer thread per batch.
+  std::map<std::string, uint64_t, std::less<>> rule_hits;
   std::string input;
   bool completed = false;  // false when interrupted (signal, --events cut-off is still complete)
 
@@ -42,6 +46,8 @@ struct RunSummary {
 // The summary as one JSON object with integer keys read, decided, dead_lettered, duplicate,
 // late, alerts, and events_per_second, outcomes and dead-letter reasons.
 std::string SummaryJson(const RunSummary& s);
+// {"rule id": fires, ...}
+std::string RuleHitsJson(const RunSummary& s);
 // The summary for people, several lines.
 std::string SummaryText(const RunSummary& s);
 // One progress line (no newline) for a terminal.

@@ -28,6 +28,12 @@ void Reader::Fail(const YAML::Node& at, const std::string& where, const std::str
   }
 }
 
+void Reader::FailAt(int line, int column, const std::string& where, const std::string& what) {
+  diagnostics_.push_back({line, column,
+                          fmt::format("{}:{}:{}: {}: {}", path_, line + 1, column + 1,
+                                      where.empty() ? "pipeline" : where, what)});
+}
+
 void Reader::AllowKeys(const YAML::Node& map, const std::string& where,
                        std::initializer_list<const char*> allowed) {
   if (!map.IsMap()) {

@@ -17,6 +17,8 @@ class Reader {
   explicit Reader(std::string path) : path_(std::move(path)) {}
 
   void Fail(const YAML::Node& at, const std::string& where, const std::string& what);
+  // At a 0-based line and column (e.g. inside an expression scalar).
+  void FailAt(int line, int column, const std::string& where, const std::string& what);
   // Flags every key of `map` not in `allowed` (catches typos such as 'fromat').
   void AllowKeys(const YAML::Node& map, const std::string& where,
                  std::initializer_list<const char*> allowed);

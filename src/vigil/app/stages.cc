@@ -1,0 +1,71 @@
+#include "vigil/app/stages.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "vigil/engine/engine.h"
+#include "vigil/rules/rule_stage.h"
+
+namespace vigil::app {
+
+PipelineStages::PipelineStages(const config::Pipeline& pipeline, const features::Spec& spec) {
+  if (!pipeline.root["rules"]) {
+    factory_ = std::make_unique<engine::PassThroughStages>();
+    return;
+  }
+  book_.emplace(pipeline, spec, rules::LoadRuleSet(pipeline, spec, 1));
+  factory_ = std::make_unique<rules::RuleStageFactory>(*book_);
+}
+
+PipelineStages::~PipelineStages() = default;
+
+ReloadWatcher::ReloadWatcher(rules::RuleBook& book, std::string pipeline_path,
+                             std::atomic<bool>& requested)
+    : book_(book), path_(std::move(pipeline_path)), requested_(requested) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+ReloadWatcher::~ReloadWatcher() {
+  stop_.store(true);
+  thread_.join();
+}
+
+// Modification times of the pipeline file and of every list file the current set read.
+std::vector<std::filesystem::file_time_type> ReloadWatcher::Stamps() const {
+  std::vector<std::filesystem::file_time_type> t;
+  std::error_code ec;
+  t.push_back(std::filesystem::last_write_time(path_, ec));
+  for (const std::string& f : book_.Current()->files) {
+    t.push_back(std::filesystem::last_write_time(f, ec));
+  }
+  return t;
+}
+
+void ReloadWatcher::Loop() {
+  auto stamps = Stamps();
+  int ticks = 0;
+  while (!stop_.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    bool due = requested_.exchange(false);
+    if (++ticks % 10 == 0) {
+      auto now = Stamps();
+      due = due || now != stamps;
+      stamps = std::move(now);
+    }
+    if (!due) continue;
+    const uint64_t before = book_.Current()->version;
+    const std::string error = book_.Reload();
+    if (error.empty()) {
+      const auto set = book_.Current();
+      std::fprintf(stderr, "vigil: rules reloaded: version %llu, %zu rules, %zu lists\n",
+                   static_cast<unsigned long long>(set->version), set->rules.size(),
+                   set->lists.Names().size());
+    } else {
+      std::fprintf(stderr, "vigil: reload refused, rules version %llu stays in force:\n%s\n",
+                   static_cast<unsigned long long>(before), error.c_str());
+    }
+    stamps = Stamps();
+  }
+}
+
+}  // namespace vigil::app

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vigil/config/pipeline.h"
+#include "vigil/decide/decision.h"
+#include "vigil/features/spec.h"
+#include "vigil/rules/rule_set.h"
+
+namespace vigil::app {
+
+// The decision stages a pipeline configures: its rules when it has a `rules:` section (then
+// `book()` can reload them), else none (everything approved). Start-up only: throws
+// config::ConfigError.
+class PipelineStages {
+ public:
+  PipelineStages(const config::Pipeline& pipeline, const features::Spec& spec);
+  ~PipelineStages();
+  PipelineStages(const PipelineStages&) = delete;
+  PipelineStages& operator=(const PipelineStages&) = delete;
+
+  decide::StageFactory& factory() { return *factory_; }
+  rules::RuleBook* book() { return book_ ? &*book_ : nullptr; }
+
+ private:
+  std::optional<rules::RuleBook> book_;
+  std::unique_ptr<decide::StageFactory> factory_;
+};
+
+// ReloadWatcher reloads a RuleBook while a run goes on: when `requested` is set (SIGHUP,
+// `vigil reload`) and when the pipeline file or a list file it names changes (checked once a
+// second). It reports each reload, or why the old rules stay, on stderr. Owns a thread;
+// stops when destroyed.
+class ReloadWatcher {
+ public:
+  ReloadWatcher(rules::RuleBook& book, std::string pipeline_path, std::atomic<bool>& requested);
+  ~ReloadWatcher();
+  ReloadWatcher(const ReloadWatcher&) = delete;
+  ReloadWatcher& operator=(const ReloadWatcher&) = delete;
+
+ private:
+  void Loop();
+  std::vector<std::filesystem::file_time_type> Stamps() const;
+
+  rules::RuleBook& book_;
+  std::string path_;
+  std::atomic<bool>& requested_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace vigil::app
