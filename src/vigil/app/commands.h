@@ -16,6 +16,7 @@ struct RunArgs {
   std::string dead_letters;         // --dead-letters FILE
   std::string late;                 // --late FILE
   std::string summary_json;         // --summary-json FILE
+  std::string alerts;               // --alerts FILE (SQLite)
   std::string checkpoint_dir;       // --checkpoint-dir DIR
   std::string checkpoint_interval;  // --checkpoint-interval 10s
   int workers = 0;
@@ -47,6 +48,15 @@ struct DemoArgs {
   int progress = -1;
 };
 
+struct AlertsArgs {
+  std::string db;
+  std::string since, until;  // ISO-8601 event time
+  std::string rule, entity, outcome;
+  int64_t limit = 50;
+  int64_t offset = 0;
+  bool json = false;
+};
+
 struct BenchArgs {
   std::string pipeline;
   std::string input;
@@ -61,6 +71,7 @@ int Bench(const BenchArgs& args);
 int Check(const std::string& pipeline, const std::string& input);
 int Generate(const GenerateArgs& args);
 int Demo(const DemoArgs& args);
+int Alerts(const AlertsArgs& args);
 // Sends SIGHUP to the run writing into `out_dir` (its vigil.pid) or to `pid`.
 int Reload(const std::string& out_dir, int pid);
 

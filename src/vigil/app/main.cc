@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
                       "Dead-letter file. Default: DIR/dead_letters.jsonl with --out, else stderr");
   run_cmd->add_option("--late", run.late,
                       "Late-event file. Default: DIR/late.jsonl with --out, else stderr");
+  run_cmd->add_option("--alerts", run.alerts,
+                      "Alert store (SQLite) for review/block decisions. Default: alerts.store in "
+                      "the pipeline, else DIR/alerts.db with --out when the pipeline has rules");
   run_cmd->add_option("--summary-json", run.summary_json,
                       "Also write the run summary as JSON to FILE (- for stdout)");
   run_cmd
@@ -122,6 +125,26 @@ int main(int argc, char** argv) {
                      "Decisions carry every feature's value for the event");
   AddProgressFlags(demo_cmd, demo.progress);
 
+  vigil::app::AlertsArgs alerts;
+  CLI::App* alerts_cmd = app.add_subcommand(
+      "alerts", "List alerts from an alert store, newest first (also while a run writes it)");
+  alerts_cmd->add_option("--db", alerts.db, "Alert store, e.g. out/alerts.db")
+      ->required()
+      ->check(CLI::ExistingFile);
+  alerts_cmd->add_option("--since", alerts.since, "Event time from (ISO-8601, inclusive)");
+  alerts_cmd->add_option("--until", alerts.until, "Event time until (ISO-8601, exclusive)");
+  alerts_cmd->add_option("--rule", alerts.rule, "Only alerts this rule id contributed to");
+  alerts_cmd->add_option("--entity", alerts.entity, "Only alerts of this event key (e.g. a card)");
+  alerts_cmd->add_option("--outcome", alerts.outcome, "review or block")
+      ->check(CLI::IsMember({"review", "block"}));
+  alerts_cmd->add_option("-n,--limit", alerts.limit, "At most N alerts")
+      ->default_val(50)
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+  alerts_cmd->add_option("--offset", alerts.offset, "Skip the first N (paging)")
+      ->default_val(0)
+      ->check(CLI::NonNegativeNumber);
+  alerts_cmd->add_flag("--json", alerts.json, "Print each alert's decision line (JSON lines)");
+
   std::string reload_dir;
   int reload_pid = 0;
   CLI::App* reload_cmd = app.add_subcommand(
@@ -165,6 +188,7 @@ int main(int argc, char** argv) {
     if (*demo_cmd) return vigil::app::Demo(demo);
     if (*bench_cmd) return vigil::app::Bench(bench);
     if (*reload_cmd) return vigil::app::Reload(reload_dir, reload_pid);
+    if (*alerts_cmd) return vigil::app::Alerts(alerts);
   } catch (const vigil::config::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;

@@ -74,6 +74,10 @@ double ParseSpeed(const std::string& s) {
   return x;
 }
 
+void RemoveAlertStore(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+}
+
 int64_t ParseInterval(const std::string& text) {
   const std::optional<int64_t> us = ParseDuration(text);
   if (!us || *us <= 0) {
@@ -230,6 +234,16 @@ int Run(const RunArgs& a) {
 
   auto src = source::OpenFile(a.input, fopts);
   engine::Outputs outs;
+  const std::string alerts_path = !a.alerts.empty()                        ? a.alerts
+                                  : !pipeline.alerts_store.empty()         ? pipeline.alerts_store
+                                  : !dir.empty() && pipeline.root["rules"] ? Join(dir, "alerts.db")
+                                                                           : "";
+  if (!alerts_path.empty()) {
+    // A fresh run starts a fresh store; a resumed one adds to it (rows are keyed by event id,
+    // so the alerts after the checkpoint, decided again, are not stored twice).
+    if (!previous) RemoveAlertStore(alerts_path);
+    outs.alerts = sink::AlertStore::Open(alerts_path);
+  }
   auto keep = [&](uint64_t bytes) { return previous ? static_cast<int64_t>(bytes) : -1; };
   outs.decisions =
       sink::OutputFile::Open(decisions_path, keep(previous ? previous->decisions_bytes : 0));
@@ -270,6 +284,8 @@ int Demo(const DemoArgs& a) {
   outs.decisions = sink::OutputFile::Open(Join(a.out_dir, "decisions.jsonl"));
   outs.dead_letters = sink::OutputFile::Open(Join(a.out_dir, "dead_letters.jsonl"));
   outs.late = sink::OutputFile::Open(Join(a.out_dir, "late.jsonl"));
+  RemoveAlertStore(Join(a.out_dir, "alerts.db"));
+  outs.alerts = sink::AlertStore::Open(Join(a.out_dir, "alerts.db"));
 
   engine::RunOptions opts;
   opts.speed = ParseSpeed(a.speed);
@@ -291,8 +307,10 @@ int Demo(const DemoArgs& a) {
   outs = {};
   WriteSummaryJson(Join(a.out_dir, "summary.json"), summary);
   std::fputs(sink::SummaryText(summary).c_str(), stderr);
-  std::fprintf(stderr, "  outputs: %s/decisions.jsonl, dead_letters.jsonl, summary.json\n",
-               a.out_dir.c_str());
+  std::fprintf(stderr,
+               "  outputs: %s/decisions.jsonl, dead_letters.jsonl, summary.json, alerts.db\n"
+               "  alerts:  vigil alerts --db %s/alerts.db\n",
+               a.out_dir.c_str(), a.out_dir.c_str());
   return summary.completed ? 0 : 130;
 }
 

@@ -256,6 +256,10 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
         p.batch_size = static_cast<size_t>(batch);
     }
   }
+  if (const YAML::Node a = root["alerts"]) {
+    r.AllowKeys(a, "alerts", {"store"});
+    r.String(a, "store", "alerts", p.alerts_store, false);
+  }
   if (const YAML::Node c = root["checkpoint"]) {
     r.AllowKeys(c, "checkpoint", {"dir", "interval"});
     r.String(c, "dir", "checkpoint", p.checkpoint_dir, false);

@@ -65,6 +65,7 @@ struct Pipeline {
   int workers = 0;  // 0: one per core
   size_t batch_size = 1024;
   OutputSpec outputs;
+  std::string alerts_store;  // alerts.store: the SQLite alert store (default DIR/alerts.db)
   // Checkpoints (vigil run --out DIR puts them in DIR/checkpoint unless this names a place).
   std::string checkpoint_dir;
   int64_t checkpoint_interval_us = 10LL * 1000000;

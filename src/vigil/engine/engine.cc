@@ -33,6 +33,7 @@ struct Batch {
   std::vector<Event> events;                   // capacity batch_size; the first n are valid
   std::vector<uint16_t> owner;                 // worker of event i
   std::vector<uint32_t> line_end;              // end of event i's decision line in out[owner[i]]
+  std::vector<uint8_t> alert;                  // event i's decision is an alert
   std::vector<std::string> out;                // per worker: its decisions, serialized
   std::vector<sink::RunSummary> worker_stats;  // per worker: decided, alerts, outcomes
   sink::RunSummary stats;                      // router: read, dead-lettered, duplicate, late
@@ -114,6 +115,7 @@ struct Engine::Impl {
       b->events.resize(batch_size);
       b->owner.resize(batch_size);
       b->line_end.resize(batch_size);
+      b->alert.resize(batch_size);
       b->out.resize(static_cast<size_t>(workers));
       b->worker_stats.resize(static_cast<size_t>(workers));
       b->feats.resize(batch_size * feature_count);
@@ -557,6 +559,7 @@ struct Engine::Impl {
         ++stats.by_outcome[static_cast<size_t>(decision.outcome)];
         for (const decide::Reason& r : decision.reasons()) CountHit(stats, r.code);
         for (std::string_view id : decision.shadow) CountHit(stats, id);
+        b->alert[i] = decision.IsAlert();
         if (decision.IsAlert()) ++stats.alerts;
         if (serialize) {
           if (options.emit_features) {
@@ -589,20 +592,22 @@ struct Engine::Impl {
     }
   };
 
-  // Writes one batch's outputs in source order.
+  // Writes one batch's outputs in source order, and its alerts to the alert store.
   void Write(Batch& b, LineSink& decisions, LineSink& dead, LineSink& late,
-             std::vector<uint32_t>& cursor) {
+             sink::AlertStore* alerts, std::vector<uint32_t>& cursor) {
     if (decisions.file) {
-      if (workers == 1) {
+      if (workers == 1 && !alerts) {
         decisions.Write(b.out[0]);
       } else {
         std::fill(cursor.begin(), cursor.end(), 0);
         for (size_t i = 0; i < b.n; ++i) {
           const size_t w = b.owner[i];
-          const std::string& o = b.out[w];
-          decisions.Write(std::string_view(o.data() + cursor[w], b.line_end[i] - cursor[w]));
+          const std::string_view line(b.out[w].data() + cursor[w], b.line_end[i] - cursor[w]);
+          if (workers > 1) decisions.Write(line);
+          if (alerts && b.alert[i]) alerts->Add(line);
           cursor[w] = b.line_end[i];
         }
+        if (workers == 1) decisions.Write(b.out[0]);
       }
     }
     dead.Write(b.dead);
@@ -660,6 +665,7 @@ struct Engine::Impl {
       for (auto* f : {outs.decisions.get(), outs.dead_letters.get(), outs.late.get()}) {
         if (f) f->Flush(durable);
       }
+      if (outs.alerts) outs.alerts->Commit();
     };
     // After batch b (which carries a checkpoint) is written: the outputs are made durable,
     // then the checkpoint is committed with their lengths.
@@ -712,7 +718,7 @@ struct Engine::Impl {
         }
         if (!write_error) {
           try {
-            Write(*b, decisions_sink, dead_sink, late_sink, cursor);
+            Write(*b, decisions_sink, dead_sink, late_sink, outs.alerts.get(), cursor);
             if (b->checkpoint != 0) commit(*b);
           } catch (...) {
             write_error = std::current_exception();

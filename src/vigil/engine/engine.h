@@ -11,6 +11,7 @@
 #include "vigil/decide/decision.h"
 #include "vigil/engine/checkpoint.h"
 #include "vigil/features/spec.h"
+#include "vigil/sink/alert_store.h"
 #include "vigil/sink/output_file.h"
 #include "vigil/sink/summary.h"
 #include "vigil/source/record_source.h"
@@ -22,6 +23,7 @@ struct Outputs {
   std::unique_ptr<sink::OutputFile> decisions;
   std::unique_ptr<sink::OutputFile> dead_letters;
   std::unique_ptr<sink::OutputFile> late;
+  std::unique_ptr<sink::AlertStore> alerts;  // may be null; needs decisions serialized
 };
 
 struct RunOptions {

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace vigil::sink {
+
+// AlertStore is the embedded alert store: an SQLite database (WAL mode) with one row per
+// alert (a review or block decision), keyed by event id, so writing the same alert twice — a
+// run resumed from a checkpoint writes the alerts after it again — keeps one row. Each row
+// keeps the decision line as written, and the fields analysts filter on: event time, entity
+// key, outcome, score, rule ids, narrative, rules version.
+// Written by the engine's writer thread (Add, Commit), read by `vigil alerts` (Query), also
+// while a run is writing. Not thread-safe: one thread per instance. Errors throw
+// std::runtime_error naming the file (the writer turns them into a failed run).
+class AlertStore {
+ public:
+  // Opens (creating if needed) the database at `path`.
+  static std::unique_ptr<AlertStore> Open(const std::string& path, bool read_only = false);
+  ~AlertStore();
+  AlertStore(const AlertStore&) = delete;
+  AlertStore& operator=(const AlertStore&) = delete;
+
+  // Adds an alert from its decision line (the JSON the decisions output carries). Inside a
+  // transaction that Commit ends.
+  void Add(std::string_view decision_json);
+  // Makes the alerts added so far durable.
+  void Commit();
+
+  struct Filter {
+    std::optional<int64_t> since_us, until_us;  // event time, inclusive / exclusive
+    std::string rule;                           // a rule id among its reasons
+    std::string entity;                         // the event key
+    std::string outcome;                        // review | block
+    int64_t limit = 50;
+    int64_t offset = 0;
+  };
+  struct Row {
+    std::string event_id, event_time, entity, outcome, rules, narrative, decision;
+    double score = 0;
+    int64_t rules_version = 0;
+  };
+  // Newest event time first.
+  std::vector<Row> Query(const Filter& filter);
+  int64_t Count();
+
+ private:
+  AlertStore(std::string path, sqlite3* db);
+  void Exec(const char* sql);
+  [[noreturn]] void Fail(std::string_view what);
+
+  std::string path_;
+  sqlite3* db_;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* insert_rule_ = nullptr;
+  bool in_transaction_ = false;
+};
+
+}  // namespace vigil::sink
