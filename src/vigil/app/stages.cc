@@ -9,7 +9,7 @@
 namespace vigil::app {
 
 PipelineStages::PipelineStages(const config::Pipeline& pipeline, const features::Spec& spec) {
-  if (!pipeline.root["rules"]) {
+  if (!rules::HasRules(pipeline)) {
     factory_ = std::make_unique<engine::PassThroughStages>();
     return;
   }

@@ -198,8 +198,8 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
   // Sections that later stages own are accepted here and parsed by them.
   r.AllowKeys(root, "",
               {"name", "description", "input", "event", "dedup", "lateness", "outputs", "engine",
-               "checkpoint", "entities", "features", "lists", "rules", "model", "decision",
-               "alerts", "api"});
+               "checkpoint", "entities", "features", "lists", "rules", "rules_file", "model",
+               "decision", "alerts", "api"});
   r.String(root, "name", "", p.name, true);
   r.String(root, "description", "", p.description, false);
   if (const YAML::Node in = root["input"]; in && in.IsMap()) {

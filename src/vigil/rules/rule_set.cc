@@ -1,7 +1,9 @@
 #include "vigil/rules/rule_set.h"
 
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -13,6 +15,14 @@ namespace {
 
 using config_internal::Reader;
 
+// Where the lists, rules and decision sections come from: the pipeline file, or the file its
+// `rules_file:` names.
+struct Source {
+  std::string path;
+  std::string text;
+  YAML::Node root;
+};
+
 // How a scalar is quoted, from the character at its mark.
 ScalarStyle StyleAt(const std::string& text, const YAML::Mark& m) {
   if (m.pos < 0 || static_cast<size_t>(m.pos) >= text.size()) return ScalarStyle::kPlain;
@@ -23,7 +33,7 @@ ScalarStyle StyleAt(const std::string& text, const YAML::Mark& m) {
 }
 
 // Compiles an expression scalar; a problem is reported at its place inside the scalar.
-std::optional<Program> CompileAt(Reader& r, const config::Pipeline& p, const RuleSet& set,
+std::optional<Program> CompileAt(Reader& r, const Source& p, const RuleSet& set,
                                  const YAML::Node& node, const std::string& where, Type want) {
   if (!node.IsScalar()) {
     r.Fail(node, where,
@@ -41,7 +51,7 @@ std::optional<Program> CompileAt(Reader& r, const config::Pipeline& p, const Rul
   return std::nullopt;
 }
 
-void ReadLists(Reader& r, const config::Pipeline& p, RuleSet& set) {
+void ReadLists(Reader& r, const Source& p, RuleSet& set) {
   const YAML::Node lists = p.root["lists"];
   if (!lists) return;
   if (!lists.IsMap()) {
@@ -128,25 +138,72 @@ void CheckNarrative(Reader& r, const RuleSet& set, const YAML::Node& node,
   }
 }
 
+// The rules file a pipeline names, read and parsed; a problem is a ConfigError at the
+// pipeline's `rules_file` key or in the rules file.
+Source RulesSource(const config::Pipeline& pipeline) {
+  const YAML::Node key = pipeline.root["rules_file"];
+  if (!key) return {pipeline.path, pipeline.text, pipeline.root};
+  Reader r(pipeline.path);
+  for (const char* section : {"lists", "rules", "decision"}) {
+    if (pipeline.root[section]) {
+      r.Fail(pipeline.root[section], section,
+             "given both here and in rules_file: keep the lists, rules and decision sections in "
+             "one place");
+    }
+  }
+  if (!key.IsScalar()) r.Fail(key, "rules_file", "expected a path (relative to this file)");
+  r.Throw();
+  Source s;
+  s.path = (std::filesystem::path(pipeline.path).parent_path() / key.Scalar()).string();
+  std::ifstream in(s.path, std::ios::binary);
+  if (!in) {
+    r.Fail(key, "rules_file", fmt::format("cannot read '{}'", s.path));
+    r.Throw();
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  s.text = ss.str();
+  try {
+    s.root = YAML::Load(s.text);
+  } catch (const YAML::Exception& e) {
+    throw config::ConfigError(
+        {fmt::format("{}:{}:{}: {}", s.path, e.mark.line + 1, e.mark.column + 1, e.msg)});
+  }
+  Reader rr(s.path);
+  if (!s.root.IsMap()) {
+    rr.Fail(s.root, "rules_file", "expected a mapping with lists, rules and decision");
+  } else {
+    rr.AllowKeys(s.root, "", {"lists", "rules", "decision"});
+  }
+  rr.Throw();
+  return s;
+}
+
 }  // namespace
 
-std::shared_ptr<const RuleSet> LoadRuleSet(const config::Pipeline& p,
+bool HasRules(const config::Pipeline& pipeline) {
+  return pipeline.root["rules"] || pipeline.root["rules_file"];
+}
+
+std::shared_ptr<const RuleSet> LoadRuleSet(const config::Pipeline& pipeline,
                                            const features::Spec& features, uint64_t version) {
+  const Source p = RulesSource(pipeline);
   auto set = std::make_shared<RuleSet>();
   set->version = version;
   set->source = p.path;
+  if (p.path != pipeline.path) set->files.push_back(p.path);
   Reader r(p.path);
-  set->schema = Schema(p.input.fields);
+  set->schema = Schema(pipeline.input.fields);
   for (const auto& f : features.features) {
     if (!set->schema.AddSlot(f.name)) {
-      r.Fail(p.root["features"], "features",
+      r.Fail(pipeline.root["features"], "features",
              fmt::format("feature '{}' has the name of an input field: rules could not tell "
                          "them apart",
                          f.name));
     }
   }
-  set->masked_field.assign(p.input.fields.size(), false);
-  set->masked_field[p.key_field] = true;
+  set->masked_field.assign(pipeline.input.fields.size(), false);
+  set->masked_field[pipeline.key_field] = true;
   for (const auto& e : features.entities) {
     set->masked_field[static_cast<size_t>(e.field)] = true;
   }

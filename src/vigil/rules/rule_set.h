@@ -48,9 +48,13 @@ struct RuleSet final : decide::StageConfig {
   std::vector<std::string> files;  // list files it read (a reload watches them)
 };
 
-// Compiles the sections. Every problem is reported with file:line:col and what was expected
-// (config::ConfigError); list files are read relative to the pipeline file's directory.
-// Start-up / reload only.
+// Whether the pipeline has rules (a `rules:` section, or a `rules_file:`).
+bool HasRules(const config::Pipeline& pipeline);
+
+// Compiles the sections (from the pipeline file, or from the file its `rules_file:` names,
+// relative to it: a YAML mapping with lists, rules and decision). Every problem is reported with
+// file:line:col and what was expected (config::ConfigError); list files are read relative to the
+// pipeline file's directory. Start-up / reload only.
 std::shared_ptr<const RuleSet> LoadRuleSet(const config::Pipeline& pipeline,
                                            const features::Spec& features, uint64_t version);
 

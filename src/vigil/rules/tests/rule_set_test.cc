@@ -205,5 +205,38 @@ TEST(RuleBook, ReloadSwapsOrKeepsTheOldSet) {
   EXPECT_EQ(book.Current()->version, 2u);
 }
 
+TEST(RuleSet, RulesFromTheirOwnFile) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "rules_file";
+  std::filesystem::create_directories(dir / "rules");
+  std::ofstream(dir / "rules" / "risky.txt") << "# high-risk categories\n5999\n6011\n";
+  std::ofstream(dir / "rules" / "card.yaml") << R"(lists:
+  risky: {file: risky.txt}
+rules:
+  - {id: r1, when: "mcc in risky", score: 10}
+  - {id: r2, when: "n_10m >= x", score: 10}
+)";
+  const std::string pipeline = (dir / "p.yaml").string();
+  std::ofstream(pipeline) << kHead << "rules_file: rules/card.yaml\n";
+  const config::Pipeline p = config::LoadPipelineFile(pipeline);
+  const features::Spec spec = features::ParseSpec(p);
+  try {
+    LoadRuleSet(p, spec, 1);
+    FAIL() << "r2 names an unknown field";
+  } catch (const config::ConfigError& e) {
+    // The error names the rules file, its line and the column inside the expression.
+    EXPECT_THAT(e.diagnostics(),
+                ElementsAre(HasSubstr("rules/card.yaml:5:30: rules[1] (r2).when: unknown")));
+  }
+  std::ofstream(dir / "rules" / "card.yaml") << R"(lists:
+  risky: {file: risky.txt}
+rules:
+  - {id: r1, when: "mcc in risky", score: 10}
+)";
+  const auto set = LoadRuleSet(p, spec, 1);
+  EXPECT_EQ(set->rules.size(), 1u);
+  EXPECT_EQ(set->files.size(), 2u) << "a reload watches the rules file and the list file";
+  EXPECT_TRUE(HasRules(p));
+}
+
 }  // namespace
 }  // namespace vigil::rules
