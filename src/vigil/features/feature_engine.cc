@@ -1,5 +1,6 @@
 #include "vigil/features/feature_engine.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -62,18 +63,62 @@ uint64_t ValueHash(const Event& e, int field) {
   }
 }
 
+// Whether a field always has a value on a decoded event: a required field is present on every
+// event the decoder lets through (it dead-letters the others), and a numeric one is finite.
+bool AlwaysNumeric(const config::Pipeline& p, int field) {
+  const config::FieldSpec& f = p.input.fields[static_cast<size_t>(field)];
+  return f.required &&
+         (f.type == FieldType::kInt || f.type == FieldType::kFloat || f.type == FieldType::kLat ||
+          f.type == FieldType::kLon || f.type == FieldType::kBool);
+}
+bool AlwaysPresent(const config::Pipeline& p, int field) {
+  return p.input.fields[static_cast<size_t>(field)].required;
+}
+
+bool SameWhere(const Where* a, const Where* b) {
+  if (!a || !b) return a == b;
+  return a->field == b->field && a->cmp == b->cmp && a->number == b->number && a->text == b->text &&
+         a->numeric == b->numeric;
+}
+
 // Where each part of an entity's state blob lives, and which features read it.
+//
+// Windows share their bookkeeping. A gate is a set of events some windows count: those
+// matching `where` and, for a field that may be missing, having a value. Its cursor is the
+// newest time of an event that passed it: the entity's newest event time (kLastSeen) for the
+// gate of all events, else an int64 of its own in the blob. A window's newest bucket is
+// floor(cursor / step), exactly what a ring keeping its own cursor would hold, so windows with
+// the same gate keep one cursor between them whatever their steps. Per event, the bucket of the
+// event's time is computed once per step, and the cursor's bucket once per (gate, step): a
+// clock. Rings counting the same events over the same buckets are one ring (a count and a sum
+// of an always-present field share their counts).
 struct Layout {
+  struct Gate {
+    const Where* where;
+    int field;      // -1: none; else the event needs a value for it
+    bool numeric;   // field must have a numeric value (windows over a field) vs any value
+    size_t offset;  // int64 cursor in the blob; 0: kLastSeen (the gate of all events)
+  };
+  struct Step {
+    int64_t step_us;
+    fi::Divider div;
+  };
+  struct Clock {  // a gate's cursor in buckets of one step
+    int gate;
+    int step;
+  };
   struct Ring {
     fi::RingLayout layout;
     int of;  // -1: count only
-    const Where* where;
+    int clock;
+    fi::Divider slots;  // by layout.buckets
     size_t offset;
   };
   struct Distinct {
     fi::DistinctLayout layout;
     int of;
-    const Where* where;
+    int clock;
+    int hash;  // index into hashed
     size_t offset;
   };
   struct Ew {
@@ -92,6 +137,7 @@ struct Layout {
   struct Recent {
     int of;
     int capacity;
+    int hash;  // index into hashed
     size_t offset;
   };
   // What each feature reads: kind of part and its index.
@@ -102,12 +148,16 @@ struct Layout {
   };
   static constexpr size_t kLastTime = 0;  // int64: time of the previous event
   static constexpr size_t kLastSeen = 8;  // int64: newest event time (for TTL)
+  std::vector<Gate> gates;
+  std::vector<Step> steps;
+  std::vector<Clock> clocks;
   std::vector<Ring> rings;
   std::vector<Distinct> distincts;
   std::vector<Ew> ews;
   std::vector<Last> lasts;
   std::vector<Geo> geos;
   std::vector<Recent> recents;
+  std::vector<int> hashed;  // fields whose value hashes distinct counts and recent sets use
   std::vector<Read> reads;
   size_t bytes = 16;
 
@@ -116,15 +166,33 @@ struct Layout {
     bytes += Align8(n);
     return at;
   }
+
+  template <typename T, typename Eq>
+  static int FindOrAdd(std::vector<T>& v, const T& x, Eq eq) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (eq(v[i], x)) return static_cast<int>(i);
+    }
+    v.push_back(x);
+    return static_cast<int>(v.size() - 1);
+  }
+  int GateOf(const Where* where, int field, bool numeric) {
+    return FindOrAdd(gates, Gate{where, field, numeric, 0}, [](const Gate& a, const Gate& b) {
+      return SameWhere(a.where, b.where) && a.field == b.field && a.numeric == b.numeric;
+    });
+  }
+  int ClockOf(int gate, int64_t step_us) {
+    const int step = FindOrAdd(steps, Step{step_us, fi::Divider(step_us)},
+                               [](const Step& a, const Step& b) { return a.step_us == b.step_us; });
+    return FindOrAdd(clocks, Clock{gate, step}, [](const Clock& a, const Clock& b) {
+      return a.gate == b.gate && a.step == b.step;
+    });
+  }
+  int HashOf(int field) {
+    return FindOrAdd(hashed, field, [](int a, int b) { return a == b; });
+  }
 };
 
-bool SameWhere(const Where* a, const Where* b) {
-  if (!a || !b) return a == b;
-  return a->field == b->field && a->cmp == b->cmp && a->number == b->number && a->text == b->text &&
-         a->numeric == b->numeric;
-}
-
-Layout MakeLayout(const Spec& spec, int entity) {
+Layout MakeLayout(const config::Pipeline& pipeline, const Spec& spec, int entity) {
   Layout l;
   for (size_t fidx = 0; fidx < spec.features.size(); ++fidx) {
     const FeatureSpec& f = spec.features[fidx];
@@ -139,30 +207,43 @@ Layout MakeLayout(const Spec& spec, int entity) {
       case Op::kMax:
       case Op::kStddev: {
         const int of = f.op == Op::kCount ? -1 : f.of;
+        const bool gated = of >= 0 && !AlwaysNumeric(pipeline, of);
+        const int clock = l.ClockOf(l.GateOf(where, gated ? of : -1, true), f.step_us);
         const uint16_t buckets = static_cast<uint16_t>((f.window_us + f.step_us - 1) / f.step_us);
-        // Features over the same window, step, field and filter share one ring.
+        // Features over the same buckets and events share one ring: the same field, or a
+        // count beside any field (the gate guarantees the field's value on every event).
         for (size_t i = 0; i < l.rings.size(); ++i) {
           const auto& r = l.rings[i];
-          if (r.layout.buckets == buckets && r.layout.step_us == f.step_us && r.of == of &&
-              SameWhere(r.where, where)) {
+          if (r.layout.buckets == buckets && r.clock == clock &&
+              (r.of == of || r.of < 0 || of < 0)) {
             read.part = static_cast<int>(i);
+            break;
           }
         }
         if (read.part < 0) {
           read.part = static_cast<int>(l.rings.size());
-          l.rings.push_back(
-              {fi::RingLayout{buckets, f.step_us, false, false, false}, of, where, 0});
+          fi::RingLayout rl;
+          rl.buckets = buckets;
+          rl.step_us = f.step_us;
+          rl.own_cursor = false;
+          l.rings.push_back({rl, of, clock, fi::Divider(buckets), 0});
         }
-        auto& ring = l.rings[static_cast<size_t>(read.part)].layout;
-        ring.sum = ring.sum || f.op == Op::kSum || f.op == Op::kAvg || f.op == Op::kStddev;
-        ring.sumsq = ring.sumsq || f.op == Op::kStddev;
-        ring.minmax = ring.minmax || f.op == Op::kMin || f.op == Op::kMax;
+        auto& ring = l.rings[static_cast<size_t>(read.part)];
+        if (ring.of < 0) ring.of = of;
+        ring.layout.sum =
+            ring.layout.sum || f.op == Op::kSum || f.op == Op::kAvg || f.op == Op::kStddev;
+        ring.layout.sumsq = ring.layout.sumsq || f.op == Op::kStddev;
+        ring.layout.min = ring.layout.min || f.op == Op::kMin;
+        ring.layout.max = ring.layout.max || f.op == Op::kMax;
         break;
       }
       case Op::kDistinct: {
+        const bool gated = !AlwaysPresent(pipeline, f.of);
+        const int clock = l.ClockOf(l.GateOf(where, gated ? f.of : -1, false), f.step_us);
         const uint16_t buckets = static_cast<uint16_t>((f.window_us + f.step_us - 1) / f.step_us);
         read.part = static_cast<int>(l.distincts.size());
-        l.distincts.push_back({fi::DistinctLayout{buckets, f.step_us}, f.of, where, 0});
+        l.distincts.push_back(
+            {fi::DistinctLayout{buckets, f.step_us, false}, f.of, clock, l.HashOf(f.of), 0});
         break;
       }
       case Op::kEwma:
@@ -198,7 +279,7 @@ Layout MakeLayout(const Spec& spec, int entity) {
         break;
       case Op::kIsNew:
         read.part = static_cast<int>(l.recents.size());
-        l.recents.push_back({f.of, f.capacity, 0});
+        l.recents.push_back({f.of, f.capacity, l.HashOf(f.of), 0});
         break;
       case Op::kTimeSinceLast:
         break;
@@ -207,6 +288,9 @@ Layout MakeLayout(const Spec& spec, int entity) {
         continue;
     }
     l.reads.push_back(read);
+  }
+  for (auto& g : l.gates) {
+    if (g.where != nullptr || g.field >= 0) g.offset = l.Take(sizeof(int64_t));
   }
   for (auto& r : l.rings) r.offset = l.Take(fi::RingBytes(r.layout));
   for (auto& d : l.distincts) d.offset = l.Take(fi::DistinctBytes(d.layout));
@@ -241,10 +325,11 @@ class EntityTable {
   EntityTable& operator=(const EntityTable&) = delete;
 
   // Adds a value to a distinct sketch, keeping the count of overflow bytes current.
-  void AddDistinct(const Layout::Distinct& d, std::byte* blob, int64_t t, uint64_t hash) {
+  void AddDistinct(const Layout::Distinct& d, std::byte* blob, int64_t k, int64_t newest,
+                   uint64_t hash) {
     std::byte* state = blob + d.offset;
     const bool was = fi::DistinctIsApproximate(state);
-    fi::DistinctAdd(d.layout, state, t, hash);
+    fi::DistinctAddAt(d.layout, state, k, newest, hash);
     if (!was && fi::DistinctIsApproximate(state)) heap_ += fi::DistinctHeapBytes(d.layout, state);
   }
 
@@ -354,6 +439,9 @@ class EntityTable {
     std::memset(b, 0, layout_.bytes);
     StoreI64(b + Layout::kLastTime, INT64_MIN);
     StoreI64(b + Layout::kLastSeen, INT64_MIN);
+    for (const auto& g : layout_.gates) {
+      if (g.offset != 0) StoreI64(b + g.offset, INT64_MIN);
+    }
     for (const auto& r : layout_.rings) fi::RingInit(r.layout, b + r.offset);
     for (const auto& d : layout_.distincts) fi::DistinctInit(d.layout, b + d.offset);
     for (const auto& e : layout_.ews) {
@@ -401,25 +489,93 @@ double NumericValue(const Event& e, int field) {
 }
 
 struct FeatureEngine::Impl {
+  Impl(const config::Pipeline& p, const Spec& s) : pipeline(p), spec(s) {}
+
   const config::Pipeline& pipeline;
   const Spec& spec;
   std::vector<std::unique_ptr<EntityTable>> tables;
+  // Per-event scratch, sized for the largest layout at construction (no allocation per event).
+  std::vector<int64_t> step_bucket;    // by step: bucket of the event's time
+  std::vector<uint8_t> gate_passed;    // by gate
+  std::vector<int64_t> gate_before;    // by gate: cursor before the event
+  std::vector<int64_t> clock_before;   // by clock: newest bucket before the event
+  std::vector<int64_t> clock_after;    // by clock: newest bucket after it
+  std::vector<uint64_t> hashes;        // by hashed field
+  std::vector<fi::WindowAgg> aggs;     // by ring
+  std::vector<double> distinct_count;  // by distinct part
+
+  void SizeScratch(const Layout& l) {
+    auto grow = [](auto& v, size_t n) {
+      if (v.size() < n) v.resize(n);
+    };
+    grow(step_bucket, l.steps.size());
+    grow(gate_passed, l.gates.size());
+    grow(gate_before, l.gates.size());
+    grow(clock_before, l.clocks.size());
+    grow(clock_after, l.clocks.size());
+    grow(hashes, l.hashed.size());
+    grow(aggs, l.rings.size());
+    grow(distinct_count, l.distincts.size());
+  }
+
+  static bool Passes(const Event& e, const Layout::Gate& g) {
+    if (g.where && !Matches(e, *g.where)) return false;
+    if (g.field < 0) return true;
+    return g.numeric ? !std::isnan(NumericValue(e, g.field))
+                     : e.values[static_cast<size_t>(g.field)].kind != Value::Kind::kNull;
+  }
 
   void Update(EntityTable& table, const Event& e, std::byte* b, std::span<double> out) {
     const Layout& l = table.layout();
     const int64_t t = e.time_us;
     const int64_t last_time = LoadI64(b + Layout::kLastTime);
-    // 1. Fold the event into the windows first: window features include the event itself.
-    for (const auto& r : l.rings) {
-      if (r.where && !Matches(e, *r.where)) continue;
-      const double v = r.of >= 0 ? NumericValue(e, r.of) : 0.0;
-      if (r.of >= 0 && std::isnan(v)) continue;  // a null value is not counted
-      fi::RingAdd(r.layout, b + r.offset, t, v);
+    const int64_t last_seen = LoadI64(b + Layout::kLastSeen);
+    // 0. Buckets and cursors: the event's bucket per step, each window's newest bucket before
+    // and after the event.
+    for (size_t i = 0; i < l.steps.size(); ++i) step_bucket[i] = l.steps[i].div.Floor(t);
+    for (size_t i = 0; i < l.gates.size(); ++i) {
+      const auto& g = l.gates[i];
+      gate_passed[i] = Passes(e, g);
+      gate_before[i] = g.offset == 0 ? last_seen : LoadI64(b + g.offset);
     }
-    for (const auto& d : l.distincts) {
-      if (d.where && !Matches(e, *d.where)) continue;
-      if (e.values[static_cast<size_t>(d.of)].kind == Value::Kind::kNull) continue;
-      table.AddDistinct(d, b, t, ValueHash(e, d.of));
+    for (size_t i = 0; i < l.clocks.size(); ++i) {
+      const auto& c = l.clocks[i];
+      const auto g = static_cast<size_t>(c.gate);
+      const auto& div = l.steps[static_cast<size_t>(c.step)].div;
+      const int64_t before =
+          gate_before[g] == INT64_MIN ? fi::kNoBucket : div.Floor(gate_before[g]);
+      clock_before[i] = before;
+      clock_after[i] =
+          gate_passed[g] ? std::max(before, step_bucket[static_cast<size_t>(c.step)]) : before;
+    }
+    for (size_t i = 0; i < l.hashed.size(); ++i) hashes[i] = ValueHash(e, l.hashed[i]);
+    // 1. Fold the event into the windows and read them: window features include the event.
+    for (size_t i = 0; i < l.rings.size(); ++i) {
+      const auto& r = l.rings[i];
+      const auto& c = l.clocks[static_cast<size_t>(r.clock)];
+      const int64_t k = step_bucket[static_cast<size_t>(c.step)];
+      const uint32_t slot = r.slots.Mod(k);
+      if (gate_passed[static_cast<size_t>(c.gate)]) {
+        double v = r.of >= 0 ? NumericValue(e, r.of) : 0.0;
+        // Only a count shares a ring with an always-present field; were the decoder to let
+        // a value be missing, count the event rather than poison the sums.
+        if (std::isnan(v)) v = 0.0;
+        fi::RingAddAt(r.layout, b + r.offset, k, slot, clock_before[static_cast<size_t>(r.clock)],
+                      v);
+      }
+      fi::RingReadAt(r.layout, b + r.offset, k, slot, clock_after[static_cast<size_t>(r.clock)],
+                     aggs[i]);
+    }
+    for (size_t i = 0; i < l.distincts.size(); ++i) {
+      const auto& d = l.distincts[i];
+      const auto& c = l.clocks[static_cast<size_t>(d.clock)];
+      const int64_t k = step_bucket[static_cast<size_t>(c.step)];
+      if (gate_passed[static_cast<size_t>(c.gate)]) {
+        table.AddDistinct(d, b, k, clock_before[static_cast<size_t>(d.clock)],
+                          hashes[static_cast<size_t>(d.hash)]);
+      }
+      distinct_count[i] =
+          fi::DistinctReadAt(d.layout, b + d.offset, k, clock_after[static_cast<size_t>(d.clock)]);
     }
     // 2. Read every feature: windows as of now, history as of before the event.
     for (const auto& rd : l.reads) {
@@ -431,8 +587,7 @@ struct FeatureEngine::Impl {
         case Op::kMin:
         case Op::kMax:
         case Op::kStddev: {
-          const auto& r = l.rings[static_cast<size_t>(rd.part)];
-          const fi::WindowAgg a = fi::RingRead(r.layout, b + r.offset, t);
+          const fi::WindowAgg& a = aggs[static_cast<size_t>(rd.part)];
           const double n = static_cast<double>(a.count);
           if (rd.op == Op::kCount) {
             o = n;
@@ -452,17 +607,17 @@ struct FeatureEngine::Impl {
           }
           break;
         }
-        case Op::kDistinct: {
-          const auto& d = l.distincts[static_cast<size_t>(rd.part)];
-          o = fi::DistinctRead(d.layout, b + d.offset, t);
+        case Op::kDistinct:
+          o = distinct_count[static_cast<size_t>(rd.part)];
           break;
-        }
         case Op::kIsNew: {
           const auto& r = l.recents[static_cast<size_t>(rd.part)];
           if (e.values[static_cast<size_t>(r.of)].kind == Value::Kind::kNull) {
             o = kNaN;
           } else {
-            o = fi::RecentSeenBefore(r.capacity, b + r.offset, ValueHash(e, r.of)) ? 0.0 : 1.0;
+            o = fi::RecentSeenBefore(r.capacity, b + r.offset, hashes[static_cast<size_t>(r.hash)])
+                    ? 0.0
+                    : 1.0;
           }
           break;
         }
@@ -475,10 +630,10 @@ struct FeatureEngine::Impl {
         case Op::kEwma:
         case Op::kZscore: {
           const auto& ew = l.ews[static_cast<size_t>(rd.part)];
-          fi::EwStats s;
-          std::memcpy(&s, b + ew.offset, sizeof s);
-          o = rd.op == Op::kEwma ? (s.weight > 0 ? s.Mean() : kNaN)
-                                 : s.ZScore(NumericValue(e, ew.of));
+          fi::EwStats st;
+          std::memcpy(&st, b + ew.offset, sizeof st);
+          o = rd.op == Op::kEwma ? (st.weight > 0 ? st.Mean() : kNaN)
+                                 : st.ZScore(NumericValue(e, ew.of));
           break;
         }
         case Op::kGeoDistance:
@@ -501,10 +656,10 @@ struct FeatureEngine::Impl {
     for (const auto& ew : l.ews) {
       const double v = NumericValue(e, ew.of);
       if (std::isnan(v)) continue;
-      fi::EwStats s;
-      std::memcpy(&s, b + ew.offset, sizeof s);
-      s.Update(t, v, ew.half_life_us);
-      std::memcpy(b + ew.offset, &s, sizeof s);
+      fi::EwStats st;
+      std::memcpy(&st, b + ew.offset, sizeof st);
+      st.Update(t, v, ew.half_life_us);
+      std::memcpy(b + ew.offset, &st, sizeof st);
     }
     for (const auto& x : l.lasts) StoreF64(b + x.offset, NumericValue(e, x.of));
     for (const auto& g : l.geos) {
@@ -513,16 +668,21 @@ struct FeatureEngine::Impl {
       StoreF64(b + g.offset, lat);
       StoreF64(b + g.offset + 8, lon);
     }
+    for (size_t i = 0; i < l.gates.size(); ++i) {
+      const auto& g = l.gates[i];
+      if (g.offset != 0 && gate_passed[i] && t > gate_before[i]) StoreI64(b + g.offset, t);
+    }
     StoreI64(b + Layout::kLastTime, t);
-    if (t > LoadI64(b + Layout::kLastSeen)) StoreI64(b + Layout::kLastSeen, t);
+    if (t > last_seen) StoreI64(b + Layout::kLastSeen, t);
   }
 };
 
 FeatureEngine::FeatureEngine(const config::Pipeline& pipeline, const Spec& spec)
-    : impl_(new Impl{pipeline, spec, {}}) {
+    : impl_(std::make_unique<Impl>(pipeline, spec)) {
   for (size_t e = 0; e < spec.entities.size(); ++e) {
-    impl_->tables.push_back(std::make_unique<EntityTable>(MakeLayout(spec, static_cast<int>(e)),
-                                                          spec.entities[e].ttl_us));
+    impl_->tables.push_back(std::make_unique<EntityTable>(
+        MakeLayout(pipeline, spec, static_cast<int>(e)), spec.entities[e].ttl_us));
+    impl_->SizeScratch(impl_->tables.back()->layout());
   }
 }
 
@@ -553,7 +713,8 @@ void FeatureEngine::EvictIdle(int64_t now_us, size_t budget) {
 
 namespace {
 
-constexpr uint32_t kStateVersion = 1;
+// 2: windows share cursors per gate; min and max kept separately.
+constexpr uint32_t kStateVersion = 2;
 
 // Identifies the state layout a features spec gives, so a checkpoint is restored only into
 // the layout it was saved from.
@@ -562,12 +723,21 @@ uint64_t LayoutFingerprint(const std::vector<std::unique_ptr<EntityTable>>& tabl
   for (const auto& t : tables) {
     const Layout& l = t->layout();
     d += fmt::format("|{}:", l.bytes);
+    for (const auto& g : l.gates) {
+      d += fmt::format("g{},{},{},{}@{};", g.where ? g.where->field : -1, g.field, g.numeric,
+                       g.where ? static_cast<int>(g.where->cmp) : -1, g.offset);
+    }
+    for (const auto& c : l.clocks) {
+      d += fmt::format("c{},{};", c.gate, l.steps[static_cast<size_t>(c.step)].step_us);
+    }
     for (const auto& r : l.rings) {
-      d += fmt::format("r{},{},{},{}{}{}@{};", r.layout.buckets, r.layout.step_us, r.of,
-                       r.layout.sum, r.layout.sumsq, r.layout.minmax, r.offset);
+      d += fmt::format("r{},{},{},{},{}{}{}{}@{};", r.layout.buckets, r.layout.step_us, r.of,
+                       r.clock, r.layout.sum, r.layout.sumsq, r.layout.KeepsMin(),
+                       r.layout.KeepsMax(), r.offset);
     }
     for (const auto& x : l.distincts) {
-      d += fmt::format("d{},{},{}@{};", x.layout.buckets, x.layout.step_us, x.of, x.offset);
+      d += fmt::format("d{},{},{},{}@{};", x.layout.buckets, x.layout.step_us, x.of, x.clock,
+                       x.offset);
     }
     for (const auto& x : l.ews) d += fmt::format("e{},{}@{};", x.of, x.half_life_us, x.offset);
     for (const auto& x : l.lasts) d += fmt::format("l{}@{};", x.of, x.offset);

@@ -12,12 +12,12 @@ namespace {
 
 constexpr int kExact = 16;                      // inline entries
 constexpr size_t kRegs = 256;                   // HLL registers per bucket (p = 8)
-constexpr size_t kNewest = 0;                   // int64
-constexpr size_t kHeap = 8;                     // uint64: pointer | kHllMode
-constexpr size_t kFps = 16;                     // uint32[kExact]
+constexpr size_t kHeap = 0;                     // uint64: pointer | kHllMode
+constexpr size_t kFps = 8;                      // uint32[kExact]
 constexpr size_t kBuckets = kFps + 4 * kExact;  // uint16[kExact]
-constexpr size_t kBytes = kBuckets + 2 * kExact;
-static_assert(kBytes == 112 && kBytes % 8 == 0);
+constexpr size_t kCells = kBuckets + 2 * kExact;
+constexpr size_t kNewest = kCells;  // int64, with own_cursor
+static_assert(kCells == 104 && kCells % 8 == 0);
 constexpr uint64_t kHllMode = 1;
 
 uint32_t Fingerprint(uint64_t h) {
@@ -146,20 +146,19 @@ uint8_t* BlockPtr(uint64_t word) {
 
 }  // namespace
 
-size_t DistinctBytes(const DistinctLayout&) { return kBytes; }
+size_t DistinctBytes(const DistinctLayout& layout) {
+  return kCells + (layout.own_cursor ? sizeof(int64_t) : 0);
+}
 
 void DistinctInit(const DistinctLayout& layout, std::byte* state) {
   assert(layout.buckets > 0 && layout.step_us > 0 && "DistinctLayout needs buckets and a step");
-  (void)layout;
-  std::memset(state, 0, kBytes);
-  StoreAt<int64_t>(state + kNewest, kNoBucket);
+  std::memset(state, 0, kCells);
+  if (layout.own_cursor) StoreAt<int64_t>(state + kNewest, kNoBucket);
 }
 
-void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,
-                 uint64_t value_hash) {
+void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, int64_t newest,
+                   uint64_t value_hash) {
   const uint16_t nb = layout.buckets;
-  const int64_t k = BucketOf(t_us, layout.step_us);
-  int64_t newest = LoadAt<int64_t>(state + kNewest);
   uint64_t word = LoadAt<uint64_t>(state + kHeap);
   const bool hll = (word & kHllMode) != 0;
 
@@ -188,7 +187,6 @@ void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,
       }
     }
     newest = k;
-    StoreAt<int64_t>(state + kNewest, k);
   } else if (k <= newest - nb) {
     return;  // older than the window ending at the newest bucket
   }
@@ -237,15 +235,23 @@ void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,
   uint8_t& r = block.Row(SlotOf(k, nb))[reg.idx];
   r = std::max(r, reg.rank);
   block.RebuildUnion();
-  std::memset(state + kFps, 0, kBytes - kFps);
+  std::memset(state + kFps, 0, kCells - kFps);
   StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(p) | kHllMode);
 }
 
-double DistinctRead(const DistinctLayout& layout, const std::byte* state, int64_t t_us) {
-  const uint16_t nb = layout.buckets;
-  const int64_t newest = LoadAt<int64_t>(state + kNewest);
-  if (newest == kNoBucket) return 0;
+void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,
+                 uint64_t value_hash) {
+  assert(layout.own_cursor && "DistinctAdd keeps the cursor in the state");
   const int64_t k = BucketOf(t_us, layout.step_us);
+  const int64_t newest = LoadAt<int64_t>(state + kNewest);
+  DistinctAddAt(layout, state, k, newest, value_hash);
+  if (newest == kNoBucket || k > newest) StoreAt<int64_t>(state + kNewest, k);
+}
+
+double DistinctReadAt(const DistinctLayout& layout, const std::byte* state, int64_t k,
+                      int64_t newest) {
+  const uint16_t nb = layout.buckets;
+  if (newest == kNoBucket) return 0;
   const int64_t hi = std::min(k, newest);
   const int64_t lo = std::max(k, newest) - nb + 1;
   if (lo > hi) return 0;
@@ -275,6 +281,12 @@ double DistinctRead(const DistinctLayout& layout, const std::byte* state, int64_
     if (++s == nb) s = 0;
   }
   return Sums::Of(merged.data()).Estimate();
+}
+
+double DistinctRead(const DistinctLayout& layout, const std::byte* state, int64_t t_us) {
+  assert(layout.own_cursor && "DistinctRead needs the cursor in the state");
+  return DistinctReadAt(layout, state, BucketOf(t_us, layout.step_us),
+                        LoadAt<int64_t>(state + kNewest));
 }
 
 void DistinctDestroy(const DistinctLayout& layout, std::byte* state) {

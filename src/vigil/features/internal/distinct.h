@@ -22,9 +22,10 @@ namespace vigil::features_internal {
 // takes the register-wise max over the live buckets and applies the standard HLL estimator with
 // linear counting for small ranges (standard error 1.04 / sqrt(256) = 6.5%). The union is kept up
 // to date per add and rebuilt once per step, so a read at the newest bucket costs O(1); other reads
-// merge the rows. When every bucket has left the window, the entity goes back to exact counting
-// (the registers stay allocated, so a later switch allocates nothing). Once in HLL mode it stays
-// approximate while any bucket is live, even if fewer than 16 values remain.
+// merge the rows. When
+// every bucket has left the window, the entity goes back to exact counting (the registers stay
+// allocated, so a later switch allocates nothing). Once in HLL mode it stays approximate while any
+// bucket is live, even if fewer than 16 values remain.
 //
 // Ownership: the inline state owns the register block through a pointer. Call
 // DistinctDestroy before dropping or re-initialising a state that may have overflowed. Moving
@@ -33,19 +34,22 @@ namespace vigil::features_internal {
 // inline bytes alone are not a checkpoint of an overflowed state: the pointer means nothing
 // in another process.
 //
-// Inline layout (112 bytes, 8-byte aligned):
-//   int64  newest bucket index seen (kNoBucket before the first add)
+// Inline layout (104 bytes + the cursor, 8-byte aligned):
 //   uint64 register-block pointer | 1 while in HLL mode (0: none allocated)
 //   uint32 fingerprint[16]   (0: empty entry; a fingerprint of 0 is stored as 1)
 //   uint16 bucket[16]        low 16 bits of the entry's bucket index; live entries are within
 //                            buckets - 1 <= 65534 of the newest, so the full index is recovered
+//   int64  newest bucket index seen (kNoBucket before the first add), if own_cursor; without
+//          it the caller keeps the newest bucket (e.g. one per entity for every window that
+//          sees the same events) and uses DistinctAddAt / DistinctReadAt.
 // Not thread-safe: one thread owns a state at a time (the worker that owns the slab).
 struct DistinctLayout {
   uint16_t buckets = 1;
   int64_t step_us = 1;
+  bool own_cursor = true;
 };
 
-// Size of the inline part (112 bytes, whatever the layout).
+// Size of the inline part: 112 bytes with own_cursor, else 104.
 size_t DistinctBytes(const DistinctLayout& layout);
 
 // Initialises `state` (DistinctBytes bytes, 8-byte aligned) to empty, exact mode, no heap.
@@ -55,12 +59,21 @@ void DistinctInit(const DistinctLayout& layout, std::byte* state);
 // newest bucket seen are dropped, as for RingAdd. Allocates DistinctHeapBytes once, the first
 // time the entity overflows the exact limit; allocation failure throws std::bad_alloc. In HLL
 // mode, the first add of each new step rebuilds the union: O(buckets * 256) byte maxes.
+// Needs own_cursor.
 void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us, uint64_t value_hash);
 
 // Distinct values in the window ending at t_us: an exact integer in exact mode, the HLL
 // estimate otherwise. Reads older than the newest bucket see only what is still stored, and
-// in exact mode a value seen again later counts only at its latest bucket.
+// in exact mode a value seen again later counts only at its latest bucket. Needs own_cursor.
 double DistinctRead(const DistinctLayout& layout, const std::byte* state, int64_t t_us);
+
+// The same by bucket, for a caller that keeps the cursor: k is the value's bucket index,
+// newest the newest bucket index before the add (kNoBucket if none); the caller records
+// max(newest, k) and passes that to DistinctReadAt.
+void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, int64_t newest,
+                   uint64_t value_hash);
+double DistinctReadAt(const DistinctLayout& layout, const std::byte* state, int64_t k,
+                      int64_t newest);
 
 // Frees the register block, if any, and leaves the state empty (as after DistinctInit).
 void DistinctDestroy(const DistinctLayout& layout, std::byte* state);

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <list>
 #include <map>
 #include <random>
@@ -555,8 +556,8 @@ double ReferenceHll(const std::vector<uint64_t>& hashes) {
   return e <= 2.5 * 256 && zeros > 0 ? 256 * std::log(256.0 / zeros) : e;
 }
 
-TEST(Distinct, HllRegimeDifferentialAgainstReference) {
-  for (uint16_t buckets : {1, 2, 5, 12}) {
+void HllDifferential(std::initializer_list<uint16_t> bucket_counts) {
+  for (uint16_t buckets : bucket_counts) {
     for (uint64_t seed = 1; seed <= 12; ++seed) {
       const DistinctLayout l{buckets, 100};
       const int64_t window = 100 * buckets;
@@ -595,6 +596,116 @@ TEST(Distinct, HllRegimeDifferentialAgainstReference) {
               << "buckets " << buckets << " seed " << seed << " op " << op << " rt " << rt
               << (d.Approximate() ? " (hll)" : " (exact)");
         }
+      }
+    }
+  }
+}
+
+TEST(Distinct, HllRegimeDifferentialAgainstReference) { HllDifferential({1, 2, 5, 12}); }
+
+TEST(Distinct, HllRegimeDifferentialWideWindows) { HllDifferential({25, 40}); }
+
+// A caller keeping the cursor (DistinctAddAt / DistinctReadAt, 8 bytes less) sees exactly what
+// the kernel keeping its own sees.
+TEST(Distinct, CallerKeptCursorMatchesOwnCursor) {
+  for (uint16_t buckets : {3, 12, 30}) {
+    const DistinctLayout own{buckets, 100};
+    const DistinctLayout ext{buckets, 100, false};
+    EXPECT_EQ(DistinctBytes(ext), DistinctBytes(own) - 8);
+    DistinctState a(own);
+    Blob b(DistinctBytes(ext));
+    DistinctInit(ext, b.data());
+    int64_t newest = kNoBucket, t = 0;
+    std::mt19937_64 rng(buckets);
+    for (int op = 0; op < 3000; ++op) {
+      t += static_cast<int64_t>(rng() % 40);
+      if (rng() % 200 == 0) t += 100 * buckets;
+      const int64_t add_t =
+          rng() % 4 == 0 ? std::max<int64_t>(0, t - static_cast<int64_t>(rng() % (150 * buckets)))
+                         : t;
+      const uint64_t h = SplitMix64(rng() % 120);
+      a.Add(add_t, h);
+      const int64_t k = BucketOf(add_t, 100);
+      DistinctAddAt(ext, b.data(), k, newest, h);
+      newest = std::max(newest, k);
+      for (int64_t rt : {t, add_t, t + 100}) {
+        ASSERT_EQ(a.Read(rt), DistinctReadAt(ext, b.data(), BucketOf(rt, 100), newest))
+            << "buckets " << buckets << " op " << op;
+      }
+    }
+    DistinctDestroy(ext, b.data());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast division and caller-kept ring cursors
+
+TEST(Divider, MatchesFloorDivision) {
+  std::mt19937_64 rng(3);
+  std::vector<int64_t> divisors = {
+      1, 2, 3, 7, 10, 12, 1000, 60'000'000, 300'000'000, 7'200'000'000, 259'200'000'000};
+  for (int l = 1; l < 63; ++l) {
+    const int64_t p = int64_t{1} << l;
+    for (int64_t d : {p - 1, p, p + 1}) divisors.push_back(d);
+  }
+  for (int64_t d : divisors) {
+    const Divider div(d);
+    std::vector<int64_t> ns = {0,  1,      d - 1,        d, d + 1, INT64_MAX, INT64_MAX - 1, -1,
+                               -d, -d - 1, INT64_MIN + 1};
+    for (int i = 0; i < 2000; ++i) {
+      ns.push_back(static_cast<int64_t>(rng() >> 1));                   // any non-negative
+      ns.push_back(static_cast<int64_t>(rng() % (uint64_t{1} << 52)));  // times in us
+      const int64_t q = static_cast<int64_t>(rng() % (uint64_t{1} << 20));
+      if (q < INT64_MAX / d - 1) ns.push_back(q * d + static_cast<int64_t>(rng() % 2) - 1);
+    }
+    for (int64_t n : ns) {
+      ASSERT_EQ(div.Floor(n), BucketOf(n, d)) << n << " / " << d;
+      ASSERT_EQ(div.Mod(n), static_cast<uint32_t>(n - BucketOf(n, d) * d)) << n << " % " << d;
+    }
+  }
+}
+
+// A ring without its cursor, and with only min or only max, against the full kernel.
+TEST(Ring, CallerKeptCursorMatchesOwnCursor) {
+  for (uint16_t buckets : {1, 5, 12}) {
+    const RingLayout full = AllAggs(buckets, 10);
+    RingLayout lo{buckets, 10, true, false, false, true, false, false};
+    RingLayout hi{buckets, 10, false, false, false, false, true, false};
+    EXPECT_EQ(RingBytes(lo), 8u * buckets * 2 + ((4u * buckets + 7) & ~7u));
+    Blob a(RingBytes(full)), b(RingBytes(lo)), c(RingBytes(hi));
+    RingInit(full, a.data());
+    RingInit(lo, b.data());
+    RingInit(hi, c.data());
+    int64_t newest = kNoBucket, t = 0;
+    std::mt19937_64 rng(buckets);
+    for (int op = 0; op < 3000; ++op) {
+      t += static_cast<int64_t>(rng() % 8);
+      if (rng() % 100 == 0) t += 10 * buckets;
+      const int64_t add_t =
+          rng() % 4 == 0 ? std::max<int64_t>(0, t - static_cast<int64_t>(rng() % (15 * buckets)))
+                         : t;
+      const double v = static_cast<double>(static_cast<int64_t>(rng() % 2000) - 1000) / 4;
+      const int64_t k = BucketOf(add_t, 10);
+      const uint32_t slot = SlotOf(k, buckets);
+      const bool kept = RingAdd(full, a.data(), add_t, v);
+      ASSERT_EQ(RingAddAt(lo, b.data(), k, slot, newest, v), kept);
+      ASSERT_EQ(RingAddAt(hi, c.data(), k, slot, newest, v), kept);
+      newest = std::max(newest, k);
+      for (int64_t rt : {t, add_t, t + 10, t + 10 * buckets}) {
+        const int64_t rk = BucketOf(rt, 10);
+        const WindowAgg want = RingRead(full, a.data(), rt);
+        WindowAgg x, y;
+        RingReadAt(lo, b.data(), rk, SlotOf(rk, buckets), newest, x);
+        RingReadAt(hi, c.data(), rk, SlotOf(rk, buckets), newest, y);
+        ASSERT_EQ(x.count, want.count) << op;
+        ASSERT_EQ(x.sum, want.sum) << op;
+        ASSERT_EQ(y.count, want.count) << op;
+        if (want.count > 0) {
+          ASSERT_EQ(x.min, want.min) << op;
+          ASSERT_EQ(y.max, want.max) << op;
+        }
+        ASSERT_TRUE(std::isnan(x.max) && (want.count > 0 || std::isnan(x.min))) << op;
+        ASSERT_TRUE(std::isnan(y.min)) << op;
       }
     }
   }
