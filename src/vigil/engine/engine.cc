@@ -239,14 +239,7 @@ struct Engine::Impl {
           continue;
         }
         st.held.Hold(scratch);
-        while (st.held.Ready(st.watermark)) {
-          if (b->n == batch_size) {
-            b->watermark = st.watermark;
-            Dispatch(b, seq);
-            b = NewBatch();
-          }
-          st.held.Release(*this, *b);
-        }
+        ReleaseHeld(st, b, seq, /*all=*/false);
       }
       b->end_offset = src.Position();
       b->end_line = src.NextLine();
@@ -262,16 +255,7 @@ struct Engine::Impl {
     // The last batch: at the end of input (or of --events) it carries every event still held,
     // as nothing more will arrive; a stopped run keeps them in its checkpoint instead.
     Batch* b = NewBatch();
-    if (!Stopping()) {
-      while (!st.held.Empty()) {
-        if (b->n == batch_size) {
-          b->watermark = st.watermark;
-          Dispatch(b, seq);
-          b = NewBatch();
-        }
-        st.held.Release(*this, *b);
-      }
-    }
+    if (!Stopping()) ReleaseHeld(st, b, seq, /*all=*/true);
     b->end_offset = src.Position();
     b->end_line = src.NextLine();
     b->watermark = st.watermark;
@@ -402,6 +386,19 @@ struct Engine::Impl {
       if (!in.AtEnd()) in.Fail("unexpected bytes after the router state");
     }
   };
+
+  // Moves held events into batch `b` in event-time order, dispatching it whenever it fills:
+  // the events the watermark has passed, or (`all`, at the end of input) every one.
+  void ReleaseHeld(RouterState& st, Batch*& b, uint64_t& seq, bool all) {
+    while (all ? !st.held.Empty() : st.held.Ready(st.watermark)) {
+      if (b->n == batch_size) {
+        b->watermark = st.watermark;
+        Dispatch(b, seq);
+        b = NewBatch();
+      }
+      st.held.Release(*this, *b);
+    }
+  }
 
   static void PutEvent(SnapshotWriter& out, const Event& e) {
     out.Put(e.record);
