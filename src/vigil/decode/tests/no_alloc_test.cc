@@ -1,42 +1,14 @@
 // Checks the decode stage's promise of no heap allocation per record in steady state, by
-// counting calls to the global operator new (replaced for this whole test binary).
-#include <atomic>
-#include <cstdlib>
-#include <new>
+// counting calls to the global operator new (replaced for this whole test binary by
+// vigil_allocation_counter).
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "vigil/common/testing/allocation_counter.h"
 #include "vigil/decode/decoder.h"
 #include "vigil/decode/tests/decode_test_util.h"
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace vigil::decode {
 namespace {
@@ -63,12 +35,12 @@ long AllocationsPerThousand(Decoder& decoder, const std::vector<Padded>& records
   for (int i = 0; i < 100; ++i) {
     for (const Padded& r : records) (void)decoder.Decode(r, event);
   }
-  const long before = g_allocations.load();
+  const long before = vigil::testing::AllocationCount();
   for (int i = 0; i < 1000; ++i) {
     const DecodeStatus st = decoder.Decode(records[static_cast<size_t>(i) % records.size()], event);
     if (!st.ok()) ADD_FAILURE() << st.message;
   }
-  return g_allocations.load() - before;
+  return vigil::testing::AllocationCount() - before;
 }
 
 TEST(NoAllocation, JsonSteadyState) {

@@ -1,42 +1,14 @@
 // Checks the rules stage's promise that evaluating a compiled program never allocates, by
-// counting calls to the global operator new (replaced for this whole test binary).
-#include <atomic>
-#include <cstdlib>
+// counting calls to the global operator new (replaced for this whole test binary by
+// vigil_allocation_counter).
 #include <limits>
-#include <new>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "vigil/common/testing/allocation_counter.h"
 #include "vigil/rules/expr.h"
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace vigil::rules {
 namespace {
@@ -111,14 +83,14 @@ TEST(NoAllocation, Evaluate) {
       {7, 100}, {1, std::numeric_limits<double>::quiet_NaN()}, {12, 5}, {0, 0}};
 
   int fired = 0;
-  const long before = g_allocations.load();
+  const long before = vigil::testing::AllocationCount();
   for (int round = 0; round < 100; ++round) {
     for (size_t i = 0; i < events.size(); ++i) {
       for (const Program& p : programs) fired += p.Evaluate(events[i], slots[i]) == Tri::kTrue;
       fired += score.value().EvaluateNumber(events[i], slots[i]) > 1;
     }
   }
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(vigil::testing::AllocationCount() - before, 0);
   EXPECT_GT(fired, 0);
 }
 
