@@ -26,6 +26,7 @@ int Bench(const BenchArgs& a) {
   fo.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
                                                                   : source::Framing::kLines;
   fo.max_record_bytes = pipeline.input.max_record_bytes;
+  const std::optional<sink::Tokenizer> tokenizer = MakeTokenizer(pipeline);
   std::vector<double> secs;
   sink::RunSummary last;
   for (int i = 0; i < std::max(1, a.repeat); ++i) {
@@ -38,6 +39,7 @@ int Bench(const BenchArgs& a) {
     outs.late = sink::OutputFile::Open("/dev/null");
     engine::RunOptions o;
     o.workers = a.workers;
+    if (tokenizer) o.tokenizer = &*tokenizer;
     if (!a.no_features) o.features = &spec;
     // Rules read features: without features, the run decides nothing beyond approve.
     PipelineStages stages(pipeline, spec);

@@ -255,6 +255,8 @@ int Run(const RunArgs& a) {
   const bool show = ShowProgress(a.progress);
   opts.on_progress = MakeProgress(show);
 
+  const std::optional<sink::Tokenizer> tokenizer = MakeTokenizer(pipeline);
+  if (tokenizer) opts.tokenizer = &*tokenizer;
   InstallSignalHandlers();
   PipelineStages stages(pipeline, spec);
   std::optional<ReloadWatcher> watcher;

@@ -1,7 +1,13 @@
 #include "vigil/app/stages.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
 
 #include "vigil/engine/engine.h"
 #include "vigil/rules/rule_stage.h"
@@ -18,6 +24,20 @@ PipelineStages::PipelineStages(const config::Pipeline& pipeline, const features:
 }
 
 PipelineStages::~PipelineStages() = default;
+
+std::optional<sink::Tokenizer> MakeTokenizer(const config::Pipeline& pipeline) {
+  const auto& t = pipeline.tokenized;
+  if (std::find(t.begin(), t.end(), true) == t.end()) return std::nullopt;
+  const char* key = std::getenv(pipeline.token_key_env.c_str());
+  if (!key || std::strlen(key) < 16) {
+    throw std::invalid_argument(fmt::format(
+        "privacy.tokenize needs a secret key of at least 16 bytes in ${}, e.g. export {}=$(openssl "
+        "rand -hex 32); keep it out of the pipeline file and the same across runs so tokens "
+        "still join",
+        pipeline.token_key_env, pipeline.token_key_env));
+  }
+  return sink::Tokenizer(key);
+}
 
 ReloadWatcher::ReloadWatcher(rules::RuleBook& book, std::string pipeline_path,
                              std::atomic<bool>& requested)

@@ -12,6 +12,7 @@
 #include "vigil/decide/decision.h"
 #include "vigil/features/spec.h"
 #include "vigil/rules/rule_set.h"
+#include "vigil/sink/tokenizer.h"
 
 namespace vigil::app {
 
@@ -32,6 +33,10 @@ class PipelineStages {
   std::optional<rules::RuleBook> book_;
   std::unique_ptr<decide::StageFactory> factory_;
 };
+
+// The tokenizer for the pipeline's privacy.tokenize fields (nullopt when it tokenizes none).
+// Throws std::invalid_argument when its key is missing from the environment or too short.
+std::optional<sink::Tokenizer> MakeTokenizer(const config::Pipeline& pipeline);
 
 // ReloadWatcher reloads a RuleBook while a run goes on: when `requested` is set (SIGHUP,
 // `vigil reload`) and when the pipeline file or a list file it names changes (checked once a

@@ -198,8 +198,8 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
   // Sections that later stages own are accepted here and parsed by them.
   r.AllowKeys(root, "",
               {"name", "description", "input", "event", "dedup", "lateness", "outputs", "engine",
-               "checkpoint", "entities", "features", "lists", "rules", "rules_file", "model",
-               "decision", "alerts", "api"});
+               "checkpoint", "privacy", "entities", "features", "lists", "rules", "rules_file",
+               "model", "decision", "alerts", "api"});
   r.String(root, "name", "", p.name, true);
   r.String(root, "description", "", p.description, false);
   if (const YAML::Node in = root["input"]; in && in.IsMap()) {
@@ -254,6 +254,30 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
         r.Fail(e["batch_size"], "engine.batch_size", "expected 1..65536");
       else
         p.batch_size = static_cast<size_t>(batch);
+    }
+  }
+  if (const YAML::Node pv = root["privacy"]) {
+    r.AllowKeys(pv, "privacy", {"tokenize", "key_env"});
+    r.String(pv, "key_env", "privacy", p.token_key_env, false);
+    if (const YAML::Node t = pv["tokenize"]) {
+      if (!t.IsSequence()) {
+        r.Fail(t, "privacy.tokenize", "expected a list of string fields, e.g. [card_id]");
+      } else {
+        p.tokenized.assign(p.input.fields.size(), false);
+        for (const auto& item : t) {
+          const std::string name = item.as<std::string>("");
+          const int f = p.FieldIndex(name);
+          if (f < 0) {
+            r.Fail(item, "privacy.tokenize", fmt::format("unknown field '{}'", name));
+          } else if (p.input.fields[static_cast<size_t>(f)].type != FieldType::kString) {
+            r.Fail(item, "privacy.tokenize",
+                   fmt::format("field '{}' is {}: only string fields are tokenized", name,
+                               FieldTypeName(p.input.fields[static_cast<size_t>(f)].type)));
+          } else {
+            p.tokenized[static_cast<size_t>(f)] = true;
+          }
+        }
+      }
     }
   }
   if (const YAML::Node a = root["alerts"]) {

@@ -65,6 +65,10 @@ struct Pipeline {
   int workers = 0;  // 0: one per core
   size_t batch_size = 1024;
   OutputSpec outputs;
+  // privacy.tokenize: fields written as keyed tokens wherever they leave the engine, by field
+  // index (empty: none); the HMAC key is read from the environment variable token_key_env.
+  std::vector<bool> tokenized;
+  std::string token_key_env = "VIGIL_TOKEN_KEY";
   std::string alerts_store;  // alerts.store: the SQLite alert store (default DIR/alerts.db)
   // Checkpoints (vigil run --out DIR puts them in DIR/checkpoint unless this names a place).
   std::string checkpoint_dir;

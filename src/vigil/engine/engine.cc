@@ -95,6 +95,7 @@ struct Engine::Impl {
   size_t feature_count = 0;
   size_t entity_count = 0;
   std::vector<std::string> feature_names;
+  sink::DecisionFormat format;  // how workers write decisions
 
   Impl(const config::Pipeline& p, decide::StageFactory* f, RunOptions o)
       : pipeline(p), factory(f), options(std::move(o)) {
@@ -102,6 +103,16 @@ struct Engine::Impl {
       feature_count = options.features->features.size();
       entity_count = options.features->entities.size();
       for (const auto& fs : options.features->features) feature_names.push_back(fs.name);
+    }
+    format.include_event = options.include_event;
+    if (options.emit_features) format.feature_names = feature_names;
+    format.tokenizer = options.tokenizer;
+    format.tokenized = pipeline.tokenized;
+    if (!format.tokenizer && std::find(pipeline.tokenized.begin(), pipeline.tokenized.end(),
+                                       true) != pipeline.tokenized.end()) {
+      throw std::invalid_argument(
+          "the pipeline tokenizes fields (privacy.tokenize) but the run "
+          "has no tokenizer: refusing to write them as they are");
     }
     workers = options.workers > 0 ? options.workers
               : pipeline.workers > 0
@@ -559,12 +570,7 @@ struct Engine::Impl {
         b->alert[i] = decision.IsAlert();
         if (decision.IsAlert()) ++stats.alerts;
         if (serialize) {
-          if (options.emit_features) {
-            sink::AppendDecision(out, pipeline, e, decision, options.include_event, feature_names,
-                                 feats);
-          } else {
-            sink::AppendDecision(out, pipeline, e, decision, options.include_event);
-          }
+          sink::AppendDecision(out, pipeline, e, decision, format, feats);
           b->line_end[i] = static_cast<uint32_t>(out.size());
         }
       }

@@ -14,6 +14,7 @@
 #include "vigil/sink/alert_store.h"
 #include "vigil/sink/output_file.h"
 #include "vigil/sink/summary.h"
+#include "vigil/sink/tokenizer.h"
 #include "vigil/source/record_source.h"
 
 namespace vigil::engine {
@@ -34,6 +35,9 @@ struct RunOptions {
   // Streaming features (may be null or empty: then batches take one phase). Must outlive Run.
   const features::Spec* features = nullptr;
   bool emit_features = false;  // decisions carry "features":{name: value}
+  // Writes the pipeline's privacy.tokenize fields as tokens (null: as they are). Must outlive
+  // Run; required when the pipeline tokenizes fields.
+  const sink::Tokenizer* tokenizer = nullptr;
   // Called on the writer thread about once a second with the counters so far.
   using on_progress_t = std::function<void(const sink::RunSummary&, double events_per_second)>;
   on_progress_t on_progress;

@@ -207,6 +207,11 @@ std::shared_ptr<const RuleSet> LoadRuleSet(const config::Pipeline& pipeline,
   for (const auto& e : features.entities) {
     set->masked_field[static_cast<size_t>(e.field)] = true;
   }
+  set->secret_field = pipeline.tokenized;
+  set->secret_field.resize(pipeline.input.fields.size(), false);
+  for (size_t f = 0; f < set->secret_field.size(); ++f) {
+    if (set->secret_field[f]) set->masked_field[f] = true;
+  }
   ReadLists(r, p, *set);
 
   if (const YAML::Node d = p.root["decision"]) {
@@ -274,6 +279,11 @@ std::shared_ptr<const RuleSet> LoadRuleSet(const config::Pipeline& pipeline,
       }
       if (!when) continue;
       rule.when_text = n["when"].Scalar();
+      for (const Program::Ref& ref : when->refs()) {
+        if (!ref.slot && set->secret_field[static_cast<size_t>(ref.index)]) {
+          rule.secret_refs.push_back(ref.index);
+        }
+      }
       rule.when = std::move(when);
       if (rule.score == 0 && !rule.score_expr && rule.action == decide::Outcome::kApprove &&
           !rule.shadow) {

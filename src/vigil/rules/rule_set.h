@@ -25,7 +25,8 @@ struct Rule {
   decide::Outcome action = decide::Outcome::kApprove;  // review / block: acts on its own
   std::vector<std::string> tags;                       // typologies: card_testing, ato, ...
   bool shadow = false;                                 // evaluated and counted, never acts
-  std::string narrative;  // template: "Card {card_id} made {card_txn_10m} ..."
+  std::string narrative;         // template: "Card {card_id} made {card_txn_10m} ..."
+  std::vector<int> secret_refs;  // tokenized fields `when` reads: masked in its reason
 };
 
 // How rule scores and actions become an outcome: the strongest action of the active rules
@@ -44,6 +45,7 @@ struct RuleSet final : decide::StageConfig {
   std::vector<Rule> rules;
   Policy policy;
   std::vector<bool> masked_field;  // by input field: shown as …1234 in narratives
+  std::vector<bool> secret_field;  // tokenized fields: masked even in reasons and with |raw
   std::string source;              // where it was loaded from, for messages
   std::vector<std::string> files;  // list files it read (a reload watches them)
 };

@@ -51,8 +51,9 @@ void AppendValue(std::string& out, const RuleSet& set, const Schema::Entry& e,
         break;
       case Value::Kind::kString: {
         const std::string_view s = event.Str(v);
+        const size_t f = static_cast<size_t>(e.index);
         const bool mask =
-            format == "mask" || (format != "raw" && set.masked_field[static_cast<size_t>(e.index)]);
+            format == "mask" || set.secret_field[f] || (format != "raw" && set.masked_field[f]);
         if (mask) {
           AppendMasked(out, s);
         } else {
@@ -97,6 +98,19 @@ void AppendValue(std::string& out, const RuleSet& set, const Schema::Entry& e,
     AppendIso8601(out, static_cast<int64_t>(number * 1e6));
   } else {
     AppendPlain(out, number);
+  }
+}
+
+// Replaces a tokenized field's value in an explanation with its masked form.
+void MaskIn(std::string& text, const Event& event, int field) {
+  const Value& v = event.values[static_cast<size_t>(field)];
+  if (v.kind != Value::Kind::kString || v.s.len == 0) return;
+  const std::string_view raw = event.Str(v);
+  std::string masked;
+  AppendMasked(masked, raw);
+  for (size_t at = text.find(raw); at != std::string::npos; at = text.find(raw, at)) {
+    text.replace(at, raw.size(), masked);
+    at += masked.size();
   }
 }
 
@@ -157,6 +171,7 @@ void RuleStage::Process(const Event& event, std::span<const double> features, de
     r.detail = rule.description;
     r.detail += r.detail.empty() ? "" : ": ";
     rule.when->Explain(event, features, r.detail);
+    for (int field : rule.secret_refs) MaskIn(r.detail, event, field);
   }
   const decide::Outcome by_score = score >= set_->policy.block_at    ? decide::Outcome::kBlock
                                    : score >= set_->policy.review_at ? decide::Outcome::kReview

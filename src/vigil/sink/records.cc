@@ -81,12 +81,21 @@ void AppendRaw(std::string& out, std::string_view raw) {
 }  // namespace
 
 void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
-                    const decide::Decision& d, bool include_event,
-                    std::span<const std::string> feature_names, std::span<const double> features) {
+                    const decide::Decision& d, const DecisionFormat& format,
+                    std::span<const double> features) {
+  auto tokenized = [&](size_t field) {
+    return format.tokenizer && field < format.tokenized.size() && format.tokenized[field];
+  };
   out.append("{\"event_id\":");
   AppendJsonString(out, e.Id());
   out.append(",\"key\":");
-  AppendJsonString(out, e.Key());
+  if (tokenized(e.key_index)) {
+    out.push_back('"');
+    format.tokenizer->Append(out, e.Key());
+    out.push_back('"');
+  } else {
+    AppendJsonString(out, e.Key());
+  }
   out.append(",\"event_time\":\"");
   AppendIso8601(out, e.time_us);
   out.append("\",\"outcome\":\"");
@@ -130,16 +139,23 @@ void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
   }
   out.append(",\"record\":");
   AppendJsonNumber(out, static_cast<int64_t>(e.record));
-  if (include_event) {
+  if (format.include_event) {
     out.append(",\"event\":{");
     for (size_t i = 0; i < p.input.fields.size(); ++i) {
       if (i) out.push_back(',');
       AppendJsonString(out, p.input.fields[i].name);
       out.push_back(':');
-      AppendValue(out, e, e.values[i]);
+      if (tokenized(i) && e.values[i].kind == Value::Kind::kString) {
+        out.push_back('"');
+        format.tokenizer->Append(out, e.Str(e.values[i]));
+        out.push_back('"');
+      } else {
+        AppendValue(out, e, e.values[i]);
+      }
     }
     out.push_back('}');
   }
+  const auto& feature_names = format.feature_names;
   if (!feature_names.empty()) {
     out.append(",\"features\":{");
     for (size_t i = 0; i < feature_names.size(); ++i) {

@@ -3,11 +3,13 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vigil/common/event.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/decide/decision.h"
 #include "vigil/decode/decoder.h"
+#include "vigil/sink/tokenizer.h"
 
 namespace vigil::sink {
 
@@ -15,12 +17,20 @@ namespace vigil::sink {
 // `out`; none allocates beyond growing `out`. Field names are part of the product's
 // interface (docs/outputs.md): change them only with a migration note.
 
-// {"event_id","key","event_time","outcome","score","reasons":[{"code","detail"}],
-//  "record", "event":{...mapped fields...}}
-// With `feature_names`, also "features":{name: value} (NaN as null).
+// How decisions are written: set up once per run, shared read-only by the workers.
+struct DecisionFormat {
+  bool include_event = true;                   // "event":{...mapped fields...}
+  std::span<const std::string> feature_names;  // non-empty: "features":{name: value}
+  // Fields written as tokens (pipeline `privacy.tokenize`), by field index; null: none.
+  const Tokenizer* tokenizer = nullptr;
+  std::vector<bool> tokenized;
+};
+
+// {"event_id","key","event_time","outcome","score","reasons":[{"code","detail","score"}],
+//  "narrative","shadow","rules_version","record","event":{...},"features":{...}}
+// `features` holds the values for format.feature_names (NaN is written as null).
 void AppendDecision(std::string& out, const config::Pipeline& pipeline, const Event& event,
-                    const decide::Decision& decision, bool include_event,
-                    std::span<const std::string> feature_names = {},
+                    const decide::Decision& decision, const DecisionFormat& format,
                     std::span<const double> features = {});
 
 // Where a rejected record came from.

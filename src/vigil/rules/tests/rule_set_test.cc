@@ -155,6 +155,20 @@ TEST(RuleStage, ScoresActsAndExplains) {
   EXPECT_EQ(d.narrative, "Card \u20267890 made 7 purchases totalling 4,210.50 in 10 minutes.");
 }
 
+TEST(RuleStage, TokenizedFieldsStayMaskedInReasonsAndNarratives) {
+  Harness h(R"(privacy: {tokenize: [card]}
+rules:
+  - id: bin
+    when: starts_with(card, "4000")
+    action: review
+    narrative: "Card {card|raw} again."
+)");
+  const decide::Decision d = h.Decide(kEvent, {1, 1});
+  ASSERT_EQ(d.reasons().size(), 1u);
+  EXPECT_EQ(d.reasons()[0].detail, "card=\"\u20267890\"");
+  EXPECT_EQ(d.narrative, "Card \u20267890 again.");
+}
+
 TEST(RuleStage, NullFeaturesNeverFire) {
   Harness h(kRules);
   const decide::Decision d = h.Decide(kEvent, {std::nan(""), std::nan("")});

@@ -25,6 +25,52 @@ TEST(DeadLetter, InvalidUtf8IsKeptAsBase64) {
   EXPECT_NE(out.find(R"("raw_base64":"//4A")"), std::string::npos) << out;
 }
 
+TEST(Tokenizer, KeyedDeterministicAndOpaque) {
+  const Tokenizer a("a-secret-key-of-32-bytes-000000"), b("another-secret-key-0000000000000");
+  const std::string t = a.Token("4000001234567899");
+  EXPECT_EQ(t.size(), 4u + 32u);
+  EXPECT_EQ(t.rfind("tok_", 0), 0u);
+  EXPECT_EQ(t, a.Token("4000001234567899"));          // joins across events and runs
+  EXPECT_NE(t, a.Token("4000001234567881"));          // another card
+  EXPECT_NE(t, b.Token("4000001234567899"));          // another key
+  EXPECT_EQ(t.find("7899"), std::string::npos) << t;  // no digits of the card carried over
+}
+
+TEST(Decision, TokenizedFieldsLeaveAsTokens) {
+  const config::Pipeline p = config::LoadPipelineText(R"(name: t
+input:
+  fields:
+    - {name: id, type: string}
+    - {name: ts, type: timestamp}
+    - {name: card, type: string}
+    - {name: amount, type: float}
+event: {id: id, time: ts, key: card}
+privacy: {tokenize: [card]}
+)",
+                                                      "p.yaml");
+  Event e;
+  e.Reset(4);
+  e.SetString(0, "e1");
+  e.values[1].kind = Value::Kind::kTime;
+  e.values[1].i = 0;
+  e.SetString(2, "4000001234567899");
+  e.values[3].kind = Value::Kind::kFloat;
+  e.values[3].f = 12.5;
+  e.id_index = 0;
+  e.key_index = 2;
+  const Tokenizer tok("a-secret-key-of-32-bytes-000000");
+  DecisionFormat format;
+  format.tokenizer = &tok;
+  format.tokenized = p.tokenized;
+  std::string out;
+  AppendDecision(out, p, e, decide::Decision{}, format);
+  const std::string token = tok.Token("4000001234567899");
+  EXPECT_EQ(out.find("4000001234567899"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"key\":\"" + token + "\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"card\":\"" + token + "\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"amount\":12.5"), std::string::npos) << out;
+}
+
 TEST(Summary, JsonHasTheReconciliationKeys) {
   RunSummary s;
   s.read = 10;
