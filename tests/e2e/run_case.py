@@ -10,7 +10,8 @@ A case is a folder:
   expected/stderr      compared with vigil's stderr after replacing $CASE
   anything else        inputs and pipeline files the case uses
 
-On a mismatch it prints a unified diff, so a reader sees what changed.
+On a mismatch it prints a unified diff, so a reader sees what changed. `vigil run` and
+`vigil demo` get `--listen none`: a case compares stderr exactly and binds no port.
 """
 import difflib
 import json
@@ -49,6 +50,8 @@ def main():
     out = tempfile.mkdtemp(prefix="vigil-e2e-")
     try:
         args = [a.replace("$OUT", out).replace("$CASE", case) for a in shlex.split(spec["run"])]
+        if args and args[0] in ("run", "demo"):
+            args += ["--listen", "none"]
         stdin = open(os.path.join(case, spec["stdin"]), "rb") if spec["stdin"] else subprocess.DEVNULL
         proc = subprocess.run([vigil] + args, cwd=case, stdin=stdin, capture_output=True,
                               timeout=100)

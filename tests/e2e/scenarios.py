@@ -501,6 +501,63 @@ def scenario_tokenized_outputs(vigil, tmp):
     check(again == first, "tokens must be the same across runs with the same key")
 
 
+def scenario_http_api(vigil, tmp):
+    """/healthz, /readyz, /metrics and /api/alerts over real HTTP while a run goes on."""
+    import urllib.error
+    import urllib.request
+    inp = os.path.join(tmp, "g.jsonl")
+    r = run(vigil, "generate", "--events", "40000", "--seed", "5", "--out", inp)
+    check(r.returncode == 0, r.stderr.decode())
+    out = os.path.join(tmp, "out")
+    speed = f"{event_time_span(inp) / 6:.0f}x"
+    proc = subprocess.Popen([vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--quiet",
+                             "--speed", speed, "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def get(path):
+        try:
+            with urllib.request.urlopen(base + path, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    try:
+        line = proc.stderr.readline().decode()
+        check("serving http://" in line, f"no address announced: {line}")
+        base = "http://" + line.split("serving http://")[1].split()[0]
+        check(get("/healthz") == (200, "ok\n"), "healthz")
+        check(get("/readyz")[0] == 200, "readyz during the run")
+        time.sleep(2.5)
+        status, metrics = get("/metrics")
+        check(status == 200, f"metrics: {status}")
+        for name in ("vigil_events_read_total", "vigil_decisions_total{outcome=\"block\"}",
+                     "vigil_rule_hits_total", "vigil_state_entities", "vigil_rules_version 1",
+                     "# TYPE vigil_events_read_total counter"):
+            check(name in metrics, f"/metrics lacks {name}")
+        read_line = [l for l in metrics.splitlines() if l.startswith("vigil_events_read_total{")]
+        check(read_line and int(read_line[0].split()[-1]) > 0, f"nothing read yet: {read_line}")
+        status, body = get("/api/alerts?limit=2")
+        check(status == 200, f"alerts: {status} {body}")
+        page = json.loads(body)
+        check(len(page["alerts"]) <= 2 and page["limit"] == 2, f"page: {body[:300]}")
+        status, body = get("/api/alerts?limit=5000")
+        check(status == 400 and "'limit' must be an integer from 1 to 1000" in body, body)
+        status, body = get("/api/alerts?outcome=maybe")
+        check(status == 400 and "review or block" in body, body)
+        check(get("/no-such-thing")[0] == 404, "unknown path")
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    check(proc.returncode == 0, err.decode())
+    s = summary(os.path.join(out, "summary.json"))
+    check(s["read"] == 40000, f"{s}")
+    r = run(vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--overwrite", "--quiet",
+            "--listen", "127.0.0.1:notaport")
+    check(r.returncode == 2 and b"expected HOST:PORT" in r.stderr, r.stderr.decode())
+    print("served /healthz, /readyz, /metrics and /api/alerts during the run")
+
+
 def main():
     vigil, name = os.path.abspath(sys.argv[1]), sys.argv[2]
     fn = globals().get(f"scenario_{name}")

@@ -17,6 +17,7 @@ struct RunArgs {
   std::string late;                 // --late FILE
   std::string summary_json;         // --summary-json FILE
   std::string alerts;               // --alerts FILE (SQLite)
+  std::string listen;               // --listen HOST:PORT|none (empty: api.listen or 127.0.0.1:7070)
   std::string checkpoint_dir;       // --checkpoint-dir DIR
   std::string checkpoint_interval;  // --checkpoint-interval 10s
   int workers = 0;
@@ -39,6 +40,7 @@ struct GenerateArgs {
 };
 
 struct DemoArgs {
+  std::string listen;  // --listen HOST:PORT|none
   bool emit_features = false;
   uint64_t events = 1000000;
   uint64_t seed = 42;

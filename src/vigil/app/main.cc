@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--alerts", run.alerts,
                       "Alert store (SQLite) for review/block decisions. Default: alerts.store in "
                       "the pipeline, else DIR/alerts.db with --out when the pipeline has rules");
+  run_cmd->add_option("--listen", run.listen,
+                      "HTTP API address HOST:PORT (port 0: any free one) or 'none'. Default: "
+                      "api.listen in the pipeline, else 127.0.0.1:7070 (skipped with a warning "
+                      "when taken). Serves /metrics, /healthz, /readyz, /api/alerts");
   run_cmd->add_option("--summary-json", run.summary_json,
                       "Also write the run summary as JSON to FILE (- for stdout)");
   run_cmd
@@ -121,6 +125,8 @@ int main(int argc, char** argv) {
       ->default_val("max");
   demo_cmd->add_option("-w,--workers", demo.workers, "Worker threads (0: one per core)")
       ->default_val(0);
+  demo_cmd->add_option("--listen", demo.listen,
+                       "HTTP API address HOST:PORT or 'none' (default 127.0.0.1:7070)");
   demo_cmd->add_flag("--emit-features", demo.emit_features,
                      "Decisions carry every feature's value for the event");
   AddProgressFlags(demo_cmd, demo.progress);

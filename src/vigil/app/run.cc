@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -9,10 +10,12 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "vigil/app/commands.h"
+#include "vigil/app/live_api.h"
 #include "vigil/app/stages.h"
 #include "vigil/common/time.h"
 #include "vigil/config/pipeline.h"
@@ -72,6 +75,28 @@ double ParseSpeed(const std::string& s) {
         fmt::format("--speed: expected 'max' or a positive factor like 10x; got '{}'", s));
   }
   return x;
+}
+
+// --listen, else api.listen in the pipeline, else the loopback default.
+std::string ListenAddress(const std::string& flag, const config::Pipeline& pipeline) {
+  if (!flag.empty()) return flag;
+  if (!pipeline.api_listen.empty()) return pipeline.api_listen;
+  return "127.0.0.1:7070";
+}
+
+api::Sources ApiSources(const config::Pipeline& pipeline, PipelineStages& stages,
+                        const std::string& alerts_db, int workers) {
+  api::Sources s;
+  s.pipeline = pipeline.name;
+  s.alerts_db = alerts_db;
+  s.workers = workers > 0 ? workers
+              : pipeline.workers > 0
+                  ? pipeline.workers
+                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (rules::RuleBook* book = stages.book()) {
+    s.rules_version = [book] { return book->Current()->version; };
+  }
+  return s;
 }
 
 void RemoveAlertStore(const std::string& path) {
@@ -252,9 +277,6 @@ int Run(const RunArgs& a) {
       sink::OutputFile::Open(dead_path, keep(previous ? previous->dead_letters_bytes : 0));
   outs.late = sink::OutputFile::Open(late_path, keep(previous ? previous->late_bytes : 0));
 
-  const bool show = ShowProgress(a.progress);
-  opts.on_progress = MakeProgress(show);
-
   const std::optional<sink::Tokenizer> tokenizer = MakeTokenizer(pipeline);
   if (tokenizer) opts.tokenizer = &*tokenizer;
   InstallSignalHandlers();
@@ -262,8 +284,13 @@ int Run(const RunArgs& a) {
   std::optional<ReloadWatcher> watcher;
   if (stages.book()) watcher.emplace(*stages.book(), a.pipeline, g_reload);
   const PidFile pid(dir.empty() ? "" : Join(dir, "vigil.pid"));
+  LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty() || !pipeline.api_listen.empty(),
+               ApiSources(pipeline, stages, alerts_path, opts.workers));
+  const bool show = ShowProgress(a.progress);
+  opts.on_progress = live.Wrap(MakeProgress(show));
   engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
   sink::RunSummary summary = engine.Run(*src, outs);
+  live.Finish(summary);
   FinishProgress(show);
   outs = {};
 
@@ -296,16 +323,19 @@ int Demo(const DemoArgs& a) {
   opts.stop = &g_stop;
   opts.features = &spec;
   opts.emit_features = a.emit_features;
-  const bool show = ShowProgress(a.progress);
-  opts.on_progress = MakeProgress(show);
   std::fprintf(stderr,
                "vigil demo: %llu generated card transactions -> card-fraud pipeline -> %s/\n",
                static_cast<unsigned long long>(a.events), a.out_dir.c_str());
 
   InstallSignalHandlers();
   PipelineStages stages(pipeline, spec);
+  LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty(),
+               ApiSources(pipeline, stages, Join(a.out_dir, "alerts.db"), opts.workers));
+  const bool show = ShowProgress(a.progress);
+  opts.on_progress = live.Wrap(MakeProgress(show));
   engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
   sink::RunSummary summary = engine.Run(*src, outs);
+  live.Finish(summary);
   FinishProgress(show);
   outs = {};
   WriteSummaryJson(Join(a.out_dir, "summary.json"), summary);

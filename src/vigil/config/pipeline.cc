@@ -280,6 +280,10 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
       }
     }
   }
+  if (const YAML::Node a = root["api"]) {
+    r.AllowKeys(a, "api", {"listen"});
+    r.String(a, "listen", "api", p.api_listen, false);
+  }
   if (const YAML::Node a = root["alerts"]) {
     r.AllowKeys(a, "alerts", {"store"});
     r.String(a, "store", "alerts", p.alerts_store, false);

@@ -69,7 +69,9 @@ struct Pipeline {
   // index (empty: none); the HMAC key is read from the environment variable token_key_env.
   std::vector<bool> tokenized;
   std::string token_key_env = "VIGIL_TOKEN_KEY";
-  std::string alerts_store;  // alerts.store: the SQLite alert store (default DIR/alerts.db)
+  std::string alerts_store;
+  std::string api_listen;  // api.listen: HOST:PORT of the HTTP API (default 127.0.0.1:7070)  //
+                           // alerts.store: the SQLite alert store (default DIR/alerts.db)
   // Checkpoints (vigil run --out DIR puts them in DIR/checkpoint unless this names a place).
   std::string checkpoint_dir;
   int64_t checkpoint_interval_us = 10LL * 1000000;

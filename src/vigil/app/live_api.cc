@@ -1,0 +1,46 @@
+#include "vigil/app/live_api.h"
+
+#include <cstdio>
+
+namespace vigil::app {
+
+LiveApi::LiveApi(const std::string& listen, bool explicit_listen, api::Sources sources) {
+  if (listen == "none") return;
+  sources.summary = [this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return latest_;
+  };
+  sources.ready = [this] { return ready_.load(); };
+  const std::string alerts = sources.alerts_db;
+  server_ = std::make_unique<api::ApiServer>(std::move(sources));
+  try {
+    const std::string at = server_->Start(listen);
+    std::fprintf(stderr,
+                 "vigil: serving http://%s (/metrics, /healthz, /readyz, /api/pipeline%s)\n",
+                 at.c_str(), alerts.empty() ? "" : ", /api/alerts");
+  } catch (const std::runtime_error& e) {
+    server_.reset();
+    if (explicit_listen) throw;
+    std::fprintf(stderr, "vigil: %s: no HTTP API this run (pass --listen HOST:PORT)\n", e.what());
+  }
+}
+
+LiveApi::~LiveApi() = default;
+
+engine::RunOptions::on_progress_t LiveApi::Wrap(engine::RunOptions::on_progress_t next) {
+  return [this, next = std::move(next)](const sink::RunSummary& s, double eps) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      latest_ = s;
+    }
+    if (next) next(s, eps);
+  };
+}
+
+void LiveApi::Finish(const sink::RunSummary& summary) {
+  std::lock_guard<std::mutex> lock(mu_);
+  latest_ = summary;
+  ready_.store(false);
+}
+
+}  // namespace vigil::app
