@@ -558,6 +558,56 @@ def scenario_http_api(vigil, tmp):
     print("served /healthz, /readyz, /metrics and /api/alerts during the run")
 
 
+def alert_quality(decisions_path):
+    """(precision, recall) of the alerts in a decisions file against the generator's labels."""
+    tp = fp = fn = 0
+    for line in read(decisions_path).splitlines():
+        d = json.loads(line)
+        alert, fraud = d["outcome"] != "approve", d["event"]["is_fraud"] is True
+        tp, fp, fn = tp + (alert and fraud), fp + (alert and not fraud), fn + (fraud and not alert)
+    return tp / max(1, tp + fp), tp / max(1, tp + fn)
+
+
+def scenario_train_then_score(vigil, tmp):
+    """vigil train on labelled history; the model then scores live and beats rules alone."""
+    history, later = os.path.join(tmp, "history.jsonl"), os.path.join(tmp, "later.jsonl")
+    for path, events, seed in ((history, 120000, 21), (later, 40000, 22)):
+        r = run(vigil, "generate", "--events", str(events), "--seed", str(seed), "--out", path)
+        check(r.returncode == 0, r.stderr.decode())
+    model = os.path.join(tmp, "models", "model.json")
+    r = run(vigil, "train", "-c", PIPELINE, "--input", history, "--label", "is_fraud", "--out",
+            model, timeout=280)
+    check(r.returncode == 0, r.stderr.decode())
+    print(r.stderr.decode().strip())
+    meta = summary(os.path.join(tmp, "models", "model.meta.json"))
+    check(meta["features"][:3] == ["amount", "lat", "lon"] and "is_fraud" not in meta["features"],
+          f"model columns: {meta['features']}")
+    with open(PIPELINE) as f:
+        text = f.read()
+    pipeline = os.path.join(tmp, "with-model.yaml")
+    with open(pipeline, "w") as f:
+        f.write(text + "\nmodel:\n  path: models/model.json\n  weight: 60\n")
+    quality = {}
+    for name, p in (("rules", PIPELINE), ("rules+model", pipeline)):
+        out = os.path.join(tmp, name)
+        r = run(vigil, "run", "-c", p, "--input", later, "--out", out, "--quiet", "--listen", "none")
+        check(r.returncode == 0, r.stderr.decode())
+        quality[name] = alert_quality(os.path.join(out, "decisions.jsonl"))
+        print(f"{name:12} on 40k later events: precision {quality[name][0]:.3f}, "
+              f"recall {quality[name][1]:.3f}")
+    first = json.loads(read(os.path.join(tmp, "rules+model", "decisions.jsonl")).splitlines()[0])
+    check(0 <= first["model_score"] <= 1, f"no model score: {first}")
+    (p_rules, r_rules), (p_both, r_both) = quality["rules"], quality["rules+model"]
+    check(r_both >= r_rules + 0.2 and p_both >= 0.7,
+          f"the model must add recall at a fair precision: {quality}")
+    # A model whose features are not the pipeline's is refused, with the way out.
+    with open(pipeline, "w") as f:
+        f.write(text.replace("  - {name: card_txn_10m,", "  - {name: card_txn_10m_x,", 1) +
+                "\nmodel:\n  path: models/model.json\n")
+    r = run(vigil, "check", "-c", pipeline)
+    check(r.returncode == 2 and b"retrain with vigil train" in r.stderr, r.stderr.decode())
+
+
 def main():
     vigil, name = os.path.abspath(sys.argv[1]), sys.argv[2]
     fn = globals().get(f"scenario_{name}")

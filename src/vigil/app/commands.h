@@ -59,6 +59,16 @@ struct AlertsArgs {
   bool json = false;
 };
 
+struct TrainArgs {
+  std::string pipeline;
+  std::string input;
+  std::string label;
+  std::string out = "model.json";
+  double valid_fraction = 0.2;
+  int rounds = 200;
+  int workers = 0;
+};
+
 struct BenchArgs {
   std::string pipeline;
   std::string input;
@@ -74,6 +84,7 @@ int Check(const std::string& pipeline, const std::string& input);
 int Generate(const GenerateArgs& args);
 int Demo(const DemoArgs& args);
 int Alerts(const AlertsArgs& args);
+int Train(const TrainArgs& args);
 // Sends SIGHUP to the run writing into `out_dir` (its vigil.pid) or to `pid`.
 int Reload(const std::string& out_dir, int pid);
 

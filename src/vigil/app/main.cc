@@ -131,6 +131,29 @@ int main(int argc, char** argv) {
                      "Decisions carry every feature's value for the event");
   AddProgressFlags(demo_cmd, demo.progress);
 
+  vigil::app::TrainArgs train;
+  CLI::App* train_cmd = app.add_subcommand(
+      "train",
+      "Train a gradient-boosted tree model on labelled history, replayed through the "
+      "pipeline (the features it is served are the ones it learns from)");
+  train_cmd->add_option("-c,--pipeline", train.pipeline, "Pipeline file (YAML)")->required();
+  train_cmd->add_option("-i,--input", train.input, "Labelled history (CSV or JSON lines)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  train_cmd->add_option("--label", train.label, "The input field with the label (bool or 0/1)")
+      ->required();
+  train_cmd->add_option("-o,--out", train.out, "Model file; its metadata goes beside it")
+      ->default_val("model.json");
+  train_cmd
+      ->add_option("--valid-fraction", train.valid_fraction,
+                   "The latest share of events, by event time, held out for validation")
+      ->default_val(0.2);
+  train_cmd->add_option("--rounds", train.rounds, "At most this many trees (early stopping)")
+      ->default_val(200)
+      ->check(CLI::Range(1, 5000));
+  train_cmd->add_option("-w,--workers", train.workers, "Worker threads for the replay")
+      ->default_val(0);
+
   vigil::app::AlertsArgs alerts;
   CLI::App* alerts_cmd = app.add_subcommand(
       "alerts", "List alerts from an alert store, newest first (also while a run writes it)");
@@ -195,6 +218,7 @@ int main(int argc, char** argv) {
     if (*bench_cmd) return vigil::app::Bench(bench);
     if (*reload_cmd) return vigil::app::Reload(reload_dir, reload_pid);
     if (*alerts_cmd) return vigil::app::Alerts(alerts);
+    if (*train_cmd) return vigil::app::Train(train);
   } catch (const vigil::config::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;

@@ -259,11 +259,12 @@ int Run(const RunArgs& a) {
 
   auto src = source::OpenFile(a.input, fopts);
   engine::Outputs outs;
-  const std::string alerts_path = !a.alerts.empty()                ? a.alerts
-                                  : !pipeline.alerts_store.empty() ? pipeline.alerts_store
-                                  : !dir.empty() && rules::HasRules(pipeline)
-                                      ? Join(dir, "alerts.db")
-                                      : "";
+  const std::string alerts_path =
+      !a.alerts.empty()                ? a.alerts
+      : !pipeline.alerts_store.empty() ? pipeline.alerts_store
+      : !dir.empty() && (rules::HasRules(pipeline) || pipeline.root["model"])
+          ? Join(dir, "alerts.db")
+          : "";
   if (!alerts_path.empty()) {
     // A fresh run starts a fresh store; a resumed one adds to it (rows are keyed by event id,
     // so the alerts after the checkpoint, decided again, are not stored twice).

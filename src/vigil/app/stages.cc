@@ -10,17 +10,41 @@
 #include <fmt/format.h>
 
 #include "vigil/engine/engine.h"
+#include "vigil/model/model_stage.h"
 #include "vigil/rules/rule_stage.h"
 
 namespace vigil::app {
 
+namespace {
+
+// The model stage (if any), then the rules stage, which applies the decision policy.
+class DecisionStages final : public decide::StageFactory {
+ public:
+  DecisionStages(rules::RuleBook& book, std::shared_ptr<const model::ModelConfig> model)
+      : book_(book), model_(std::move(model)) {}
+  std::vector<std::unique_ptr<decide::Stage>> MakeStages(int) override {
+    std::vector<std::unique_ptr<decide::Stage>> stages;
+    if (model_) stages.push_back(std::make_unique<model::ModelStage>(model_));
+    stages.push_back(std::make_unique<rules::RuleStage>());
+    return stages;
+  }
+  std::shared_ptr<const decide::StageConfig> Current() override { return book_.Current(); }
+
+ private:
+  rules::RuleBook& book_;
+  std::shared_ptr<const model::ModelConfig> model_;
+};
+
+}  // namespace
+
 PipelineStages::PipelineStages(const config::Pipeline& pipeline, const features::Spec& spec) {
-  if (!rules::HasRules(pipeline)) {
+  model_ = model::LoadModelConfig(pipeline, spec);
+  if (!model_ && !rules::HasRules(pipeline)) {
     factory_ = std::make_unique<engine::PassThroughStages>();
     return;
   }
   book_.emplace(pipeline, spec, rules::LoadRuleSet(pipeline, spec, 1));
-  factory_ = std::make_unique<rules::RuleStageFactory>(*book_);
+  factory_ = std::make_unique<DecisionStages>(*book_, model_);
 }
 
 PipelineStages::~PipelineStages() = default;

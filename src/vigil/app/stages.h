@@ -11,14 +11,15 @@
 #include "vigil/config/pipeline.h"
 #include "vigil/decide/decision.h"
 #include "vigil/features/spec.h"
+#include "vigil/model/model_stage.h"
 #include "vigil/rules/rule_set.h"
 #include "vigil/sink/tokenizer.h"
 
 namespace vigil::app {
 
-// The decision stages a pipeline configures: its rules when it has a `rules:` section (then
-// `book()` can reload them), else none (everything approved). Start-up only: throws
-// config::ConfigError.
+// The decision stages a pipeline configures, per worker: its model (a `model:` section), then
+// its rules and the decision policy (`rules:` / `rules_file:`, `decision:`; `book()` reloads
+// them). Without either, everything is approved. Start-up only: throws config::ConfigError.
 class PipelineStages {
  public:
   PipelineStages(const config::Pipeline& pipeline, const features::Spec& spec);
@@ -31,6 +32,7 @@ class PipelineStages {
 
  private:
   std::optional<rules::RuleBook> book_;
+  std::shared_ptr<const model::ModelConfig> model_;
   std::unique_ptr<decide::StageFactory> factory_;
 };
 

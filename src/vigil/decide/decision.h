@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -40,7 +41,8 @@ struct Decision {
   Outcome outcome = Outcome::kApprove;
   double score = 0;
   uint64_t rules_version = 0;  // the rule set that decided (0: none configured)
-  std::string narrative;       // plain language, for alerts
+  double model_score = std::numeric_limits<double>::quiet_NaN();  // probability; NaN: no model
+  std::string narrative;                                          // plain language, for alerts
   // Shadow rules that fired: evaluated and counted, never acting. Views into the stage's
   // configuration, valid while the decision is serialized.
   std::vector<std::string_view> shadow;
@@ -49,6 +51,7 @@ struct Decision {
     outcome = Outcome::kApprove;
     score = 0;
     rules_version = 0;
+    model_score = std::numeric_limits<double>::quiet_NaN();
     narrative.clear();
     shadow.clear();
     reason_count_ = 0;

@@ -173,10 +173,11 @@ void RuleStage::Process(const Event& event, std::span<const double> features, de
     rule.when->Explain(event, features, r.detail);
     for (int field : rule.secret_refs) MaskIn(r.detail, event, field);
   }
-  const decide::Outcome by_score = score >= set_->policy.block_at    ? decide::Outcome::kBlock
-                                   : score >= set_->policy.review_at ? decide::Outcome::kReview
-                                                                     : decide::Outcome::kApprove;
+  // The policy weighs the whole score: the rules' and what earlier stages (the model) added.
   d.score += score;
+  const decide::Outcome by_score = d.score >= set_->policy.block_at    ? decide::Outcome::kBlock
+                                   : d.score >= set_->policy.review_at ? decide::Outcome::kReview
+                                                                       : decide::Outcome::kApprove;
   d.outcome = std::max({d.outcome, action, by_score});
   if (!d.IsAlert()) return;
   for (uint32_t i : fired_) {
@@ -194,12 +195,6 @@ void RuleStage::Process(const Event& event, std::span<const double> features, de
     }
     d.narrative += '.';
   }
-}
-
-std::vector<std::unique_ptr<decide::Stage>> RuleStageFactory::MakeStages(int) {
-  std::vector<std::unique_ptr<decide::Stage>> stages;
-  stages.push_back(std::make_unique<RuleStage>());
-  return stages;
 }
 
 }  // namespace vigil::rules

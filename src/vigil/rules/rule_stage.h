@@ -27,17 +27,6 @@ class RuleStage final : public decide::Stage {
   std::vector<uint32_t> fired_;   // active rules that fired on the current event
 };
 
-// Makes a RuleStage per worker and stamps batches with the book's current rule set.
-class RuleStageFactory final : public decide::StageFactory {
- public:
-  explicit RuleStageFactory(RuleBook& book) : book_(book) {}
-  std::vector<std::unique_ptr<decide::Stage>> MakeStages(int worker) override;
-  std::shared_ptr<const decide::StageConfig> Current() override { return book_.Current(); }
-
- private:
-  RuleBook& book_;
-};
-
 // Renders a narrative template: {name} is a field's or feature's value, {name|format} with a
 // format: money (1,234.50), int (1,235), km (850 km), kmh (2,550 km/h), x (12.0×),
 // minutes (20 minutes, from seconds), time (ISO-8601), mask (…1234), raw (unmasked). Key and

@@ -1,5 +1,7 @@
 #include "vigil/sink/records.h"
 
+#include <cmath>
+
 #include <simdjson.h>
 
 #include "vigil/common/json.h"
@@ -132,6 +134,10 @@ void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
       AppendJsonString(out, d.shadow[i]);
     }
     out.push_back(']');
+  }
+  if (!std::isnan(d.model_score)) {
+    out.append(",\"model_score\":");
+    AppendJsonNumber(out, d.model_score);
   }
   if (d.rules_version != 0) {
     out.append(",\"rules_version\":");

@@ -1,6 +1,7 @@
 // The rules, lists and decision sections: loading with positioned errors, the stage's
 // outcome, reasons and narrative, and reload keeping the old set on a bad edit.
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -167,6 +168,22 @@ rules:
   ASSERT_EQ(d.reasons().size(), 1u);
   EXPECT_EQ(d.reasons()[0].detail, "card=\"\u20267890\"");
   EXPECT_EQ(d.narrative, "Card \u20267890 again.");
+}
+
+TEST(RuleStage, PolicyWeighsWhatEarlierStagesAdded) {
+  Harness h(R"(rules:
+  - {id: a, when: "n_10m >= 1", score: 30}
+decision: {review_at: 50, block_at: 100}
+)");
+  std::string padded = std::string(kEvent) + std::string(64, '\0');
+  Event e;
+  ASSERT_TRUE(h.decoder->Decode(std::string_view(padded.data(), std::strlen(kEvent)), e).ok());
+  const std::vector<double> features{1, 0};
+  decide::Decision d;
+  d.score = 25;  // as a model stage before the rules would add
+  h.stage.Process(e, features, d);
+  EXPECT_EQ(d.score, 55);
+  EXPECT_EQ(d.outcome, decide::Outcome::kReview);
 }
 
 TEST(RuleStage, NullFeaturesNeverFire) {

@@ -1,0 +1,184 @@
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <numeric>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "vigil/app/commands.h"
+#include "vigil/common/time.h"
+#include "vigil/config/pipeline.h"
+#include "vigil/engine/engine.h"
+#include "vigil/features/spec.h"
+#include "vigil/model/model_stage.h"
+#include "vigil/model/train.h"
+#include "vigil/source/record_source.h"
+
+namespace vigil::app {
+
+namespace {
+
+// What one worker saw: for every event it decided, its position, time, label and model row.
+struct Rows {
+  std::vector<uint64_t> record;
+  std::vector<int64_t> time;
+  std::vector<float> label;   // 0, 1, or NaN when the event has no label
+  std::vector<float> values;  // row-major, columns.size() per event
+};
+
+// Records every decided event's model row: the same columns the scoring stage reads, from
+// the same feature code, so the model trains on exactly what it will be served.
+class CaptureStage final : public decide::Stage {
+ public:
+  CaptureStage(const std::vector<model::Column>& columns, int label, Rows& rows)
+      : columns_(columns), label_(label), rows_(rows), row_(columns.size()) {}
+  std::string_view Name() const override { return "capture"; }
+  void Process(const Event& e, std::span<const double> features, decide::Decision&) override {
+    model::FillRow(columns_, e, features, row_);
+    rows_.record.push_back(e.record);
+    rows_.time.push_back(e.time_us);
+    const Value& v = e.values[static_cast<size_t>(label_)];
+    float y = std::nanf("");
+    if (v.kind == Value::Kind::kBool) y = v.b ? 1.0f : 0.0f;
+    if (v.kind == Value::Kind::kInt) y = v.i != 0 ? 1.0f : 0.0f;
+    if (v.kind == Value::Kind::kFloat) y = v.f != 0 ? 1.0f : 0.0f;
+    rows_.label.push_back(y);
+    rows_.values.insert(rows_.values.end(), row_.begin(), row_.end());
+  }
+
+ private:
+  const std::vector<model::Column>& columns_;
+  int label_;
+  Rows& rows_;
+  std::vector<float> row_;
+};
+
+class CaptureFactory final : public decide::StageFactory {
+ public:
+  CaptureFactory(const std::vector<model::Column>& columns, int label)
+      : columns_(columns), label_(label) {}
+  std::vector<std::unique_ptr<decide::Stage>> MakeStages(int worker) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (rows_.size() <= static_cast<size_t>(worker)) rows_.push_back(std::make_unique<Rows>());
+    std::vector<std::unique_ptr<decide::Stage>> stages;
+    stages.push_back(std::make_unique<CaptureStage>(columns_, label_, *rows_[worker]));
+    return stages;
+  }
+  std::vector<std::unique_ptr<Rows>>& rows() { return rows_; }
+
+ private:
+  const std::vector<model::Column>& columns_;
+  int label_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Rows>> rows_;
+};
+
+}  // namespace
+
+int Train(const TrainArgs& a) {
+  const config::Pipeline pipeline = config::LoadPipelineFile(a.pipeline);
+  const features::Spec spec = features::ParseSpec(pipeline);
+  const int label = pipeline.FieldIndex(a.label);
+  if (label < 0) {
+    std::string names;
+    for (const auto& f : pipeline.input.fields) names += (names.empty() ? "" : ", ") + f.name;
+    throw std::invalid_argument(fmt::format(
+        "--label: the pipeline's input has no field '{}' (fields: {})", a.label, names));
+  }
+  if (!(a.valid_fraction > 0 && a.valid_fraction < 1)) {
+    throw std::invalid_argument("--valid-fraction: expected a share between 0 and 1, e.g. 0.2");
+  }
+  const std::vector<model::Column> columns = model::ModelColumns(pipeline, spec, a.label);
+
+  // Replay the labelled history through the pipeline: the same decode, dedup, watermark and
+  // feature code as a live run.
+  source::FileOptions fo;
+  fo.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
+                                                                  : source::Framing::kLines;
+  fo.max_record_bytes = pipeline.input.max_record_bytes;
+  auto src = source::OpenFile(a.input, fo);
+  engine::Outputs outs;
+  outs.dead_letters = sink::OutputFile::Open("/dev/null");
+  outs.late = sink::OutputFile::Open("/dev/null");
+  engine::RunOptions opts;
+  opts.features = &spec;
+  opts.workers = a.workers;
+  CaptureFactory capture(columns, label);
+  engine::Engine engine(pipeline, &capture, std::move(opts));
+  const sink::RunSummary run = engine.Run(*src, outs);
+
+  // Events in time order (ties by input position), unlabeled ones left out.
+  struct Ref {
+    int64_t time;
+    uint64_t record;
+    const Rows* rows;
+    size_t i;
+  };
+  std::vector<Ref> refs;
+  size_t unlabeled = 0;
+  for (const auto& rows : capture.rows()) {
+    for (size_t i = 0; i < rows->record.size(); ++i) {
+      if (std::isnan(rows->label[i])) {
+        ++unlabeled;
+        continue;
+      }
+      refs.push_back({rows->time[i], rows->record[i], rows.get(), i});
+    }
+  }
+  std::sort(refs.begin(), refs.end(), [](const Ref& x, const Ref& y) {
+    return x.time != y.time ? x.time < y.time : x.record < y.record;
+  });
+  const size_t n = refs.size();
+  const size_t n_train = static_cast<size_t>(static_cast<double>(n) * (1 - a.valid_fraction));
+  if (n_train < 100 || n - n_train < 100) {
+    throw std::invalid_argument(
+        fmt::format("{}: {} labelled events: too few to train and validate (need 100 of each side)",
+                    a.input, n));
+  }
+  const size_t cols = columns.size();
+  std::vector<float> x(n * cols), y(n);
+  for (size_t r = 0; r < n; ++r) {
+    const Ref& ref = refs[r];
+    std::copy_n(ref.rows->values.begin() + static_cast<std::ptrdiff_t>(ref.i * cols), cols,
+                x.begin() + static_cast<std::ptrdiff_t>(r * cols));
+    y[r] = ref.rows->label[ref.i];
+  }
+
+  model::TrainInput in;
+  in.train = {x.data(), n_train, cols};
+  in.train_labels = std::span<const float>(y.data(), n_train);
+  in.valid = {x.data() + n_train * cols, n - n_train, cols};
+  in.valid_labels = std::span<const float>(y.data() + n_train, n - n_train);
+  for (const auto& c : columns) in.feature_names.push_back(c.name);
+  in.label_name = a.label;
+  in.window_first_us = refs.front().time;
+  in.window_last_us = refs[n_train - 1].time;
+  in.pipeline_hash = fmt::format("{:016x}", pipeline.state_hash);
+  model::TrainParams params;
+  params.rounds = a.rounds;
+  params.nthread = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const model::TrainedModel trained = model::Train(in, params);
+  const auto parent = std::filesystem::path(a.out).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  model::SaveModel(trained, a.out);
+
+  const model::ModelMeta& m = trained.meta;
+  std::fprintf(stderr,
+               "vigil train: %zu labelled events from %s (%llu read, %zu unlabeled), %zu columns\n"
+               "  trained on the first %zu (%s .. %s), validated on the last %zu\n"
+               "  validation: ROC-AUC %.4f, PR-AUC %.4f; top %.1f%% of events: precision %.3f, "
+               "recall %.3f\n"
+               "  %d trees -> %s (+ %s)\n",
+               n, a.input.c_str(), static_cast<unsigned long long>(run.read), unlabeled, cols,
+               n_train, FormatIso8601(in.window_first_us).c_str(),
+               FormatIso8601(in.window_last_us).c_str(), n - n_train, m.valid_roc_auc,
+               m.valid_pr_auc, 100 * params.alert_budget, m.valid_precision_at_budget,
+               m.valid_recall_at_budget, m.trees, a.out.c_str(), model::MetaPathFor(a.out).c_str());
+  return 0;
+}
+
+}  // namespace vigil::app

@@ -1,0 +1,87 @@
+#include "vigil/model/model_stage.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "vigil/config/internal/reader.h"
+#include "vigil/features/feature_engine.h"
+#include "vigil/model/meta.h"
+
+namespace vigil::model {
+
+std::vector<Column> ModelColumns(const config::Pipeline& pipeline, const features::Spec& spec,
+                                 const std::string& label) {
+  std::vector<Column> columns;
+  for (size_t i = 0; i < pipeline.input.fields.size(); ++i) {
+    const config::FieldSpec& f = pipeline.input.fields[i];
+    const bool numeric = f.type == FieldType::kInt || f.type == FieldType::kFloat ||
+                         f.type == FieldType::kLat || f.type == FieldType::kLon;
+    if (numeric && f.name != label) columns.push_back({f.name, false, static_cast<int>(i)});
+  }
+  for (size_t i = 0; i < spec.features.size(); ++i) {
+    columns.push_back({spec.features[i].name, true, static_cast<int>(i)});
+  }
+  return columns;
+}
+
+void FillRow(const std::vector<Column>& columns, const Event& event,
+             std::span<const double> features, std::span<float> row) {
+  for (size_t c = 0; c < columns.size(); ++c) {
+    const Column& col = columns[c];
+    const double v = col.feature ? features[static_cast<size_t>(col.index)]
+                                 : features::NumericValue(event, col.index);
+    row[c] = static_cast<float>(v);
+  }
+}
+
+std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipeline,
+                                                   const features::Spec& spec) {
+  const YAML::Node m = pipeline.root["model"];
+  if (!m) return nullptr;
+  config_internal::Reader r(pipeline.path);
+  r.AllowKeys(m, "model", {"path", "weight", "explain_at"});
+  auto cfg = std::make_shared<ModelConfig>();
+  std::string path;
+  r.String(m, "path", "model", path, true);
+  r.Double(m, "weight", "model", cfg->weight, false);
+  r.Double(m, "explain_at", "model", cfg->explain_at, false);
+  r.Throw();
+  cfg->path = (std::filesystem::path(pipeline.path).parent_path() / path).string();
+  try {
+    cfg->model = LoadModel(cfg->path);
+    cfg->columns = ModelColumns(pipeline, spec, cfg->model.meta.label);
+    std::vector<std::string> names;
+    for (const Column& c : cfg->columns) names.push_back(c.name);
+    CheckFeatures(cfg->model.meta, names, MetaPathFor(cfg->path));
+  } catch (const ModelError& e) {
+    r.Fail(m["path"], "model.path", e.what());
+    r.Throw();
+  }
+  return cfg;
+}
+
+ModelStage::ModelStage(std::shared_ptr<const ModelConfig> config)
+    : config_(std::move(config)),
+      scorer_(config_->model.json, Engine::kNative),
+      row_(config_->columns.size()) {}
+
+void ModelStage::Process(const Event& event, std::span<const double> features,
+                         decide::Decision& d) {
+  FillRow(config_->columns, event, features, row_);
+  float p = 0;
+  if (!scorer_.Score(row_.data(), 1, row_.size(), &p).ok()) return;  // shape fixed at load
+  d.model_score = p;
+  const double contribution = config_->weight * p;
+  d.score += contribution;
+  if (p >= config_->explain_at) {
+    decide::Reason& r = d.AddReason();
+    r.code = "model";
+    r.contribution = contribution;
+    r.detail = fmt::format("model score {:.3f} ({} trees, trained on {})", p,
+                           config_->model.meta.trees, config_->model.meta.label);
+  }
+}
+
+}  // namespace vigil::model

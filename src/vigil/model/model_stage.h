@@ -1,0 +1,63 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vigil/config/pipeline.h"
+#include "vigil/decide/decision.h"
+#include "vigil/features/spec.h"
+#include "vigil/model/scorer.h"
+#include "vigil/model/train.h"
+
+namespace vigil::model {
+
+// Where a model column's value comes from: an input field or a feature.
+struct Column {
+  std::string name;
+  bool feature = false;
+  int index = 0;  // field index, or feature index
+};
+
+// The model's inputs for a pipeline: its numeric input fields (int, float, lat, lon; the
+// label excluded), then every feature, in the pipeline's order. `vigil train` trains on these
+// columns and the scoring stage reads them, so training and serving cannot disagree.
+std::vector<Column> ModelColumns(const config::Pipeline& pipeline, const features::Spec& spec,
+                                 const std::string& label);
+// Fills `row` (one float per column; NaN when missing) for an event and its features.
+void FillRow(const std::vector<Column>& columns, const Event& event,
+             std::span<const double> features, std::span<float> row);
+
+// The pipeline's `model:` section, loaded: the model, its columns and how its score counts.
+struct ModelConfig {
+  std::string path;
+  TrainedModel model;
+  std::vector<Column> columns;
+  double weight = 100;      // the decision score gains weight x probability
+  double explain_at = 0.5;  // from this probability on, the decision carries a "model" reason
+};
+
+// Reads `model: {path, weight, explain_at}` (path relative to the pipeline file), loads the
+// model and checks its features against the pipeline's (config::ConfigError with the place
+// and the difference). nullptr when the pipeline has no model section. Start-up only.
+std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipeline,
+                                                   const features::Spec& spec);
+
+// ModelStage scores every event with the pipeline's model: one native Scorer per worker (no
+// allocation per event), the probability on the decision (`model_score`) and weight x
+// probability added to its score, before the rules stage applies the policy. One per worker,
+// used by its thread only.
+class ModelStage final : public decide::Stage {
+ public:
+  explicit ModelStage(std::shared_ptr<const ModelConfig> config);
+  std::string_view Name() const override { return "model"; }
+  void Process(const Event& event, std::span<const double> features,
+               decide::Decision& decision) override;
+
+ private:
+  std::shared_ptr<const ModelConfig> config_;
+  Scorer scorer_;
+  std::vector<float> row_;
+};
+
+}  // namespace vigil::model
