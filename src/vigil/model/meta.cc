@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include "vigil/common/json.h"
+#include "vigil/model/internal/file.h"
 
 namespace vigil::model {
 namespace {
@@ -106,15 +107,6 @@ SplitStats ReadSplit(const Reader& r) {
   s.rows = static_cast<uint64_t>(r.Int("rows"));
   s.positive_rate = r.Double("positive_rate");
   return s;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ModelError(path + ": cannot open for reading");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) throw ModelError(path + ": read error");
-  return std::move(buf).str();
 }
 
 std::string Features(size_t n) { return std::to_string(n) + (n == 1 ? " feature" : " features"); }
@@ -268,7 +260,9 @@ void SaveMeta(const ModelMeta& meta, const std::string& path) {
   if (!out) throw ModelError(path + ": write error");
 }
 
-ModelMeta LoadMeta(const std::string& path) { return ParseMeta(ReadFile(path), path); }
+ModelMeta LoadMeta(const std::string& path) {
+  return ParseMeta(::vigil::model_internal::ReadFile(path), path);
+}
 
 void CheckFeatures(const ModelMeta& meta, const std::vector<std::string>& expected,
                    std::string_view meta_path) {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "vigil/model/internal/file.h"
 #include "vigil/model/internal/xgb.h"
 #include "vigil/model/metrics.h"
 
@@ -68,15 +69,6 @@ std::vector<float> Predict(BoosterHandle booster, DMatrixHandle m, int type) {
 
 double StopScore(StopMetric metric, std::span<const float> scores, std::span<const float> labels) {
   return metric == StopMetric::kPrAuc ? PrAuc(scores, labels) : RocAuc(scores, labels);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ModelError(path + ": cannot open for reading");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) throw ModelError(path + ": read error");
-  return std::move(buf).str();
 }
 
 }  // namespace
@@ -207,7 +199,7 @@ void SaveModel(const TrainedModel& model, const std::string& model_path) {
 
 TrainedModel LoadModel(const std::string& model_path) {
   TrainedModel model;
-  model.json = ReadFile(model_path);
+  model.json = ::vigil::model_internal::ReadFile(model_path);
   const std::string meta_path = MetaPathFor(model_path);
   model.meta = LoadMeta(meta_path);
   model_internal::Booster booster;
