@@ -595,6 +595,20 @@ def scenario_train_then_score(vigil, tmp):
         quality[name] = alert_quality(os.path.join(out, "decisions.jsonl"))
         print(f"{name:12} on 40k later events: precision {quality[name][0]:.3f}, "
               f"recall {quality[name][1]:.3f}")
+    r = run(vigil, "eval", "-c", pipeline, "--input", later, "--label", "is_fraud", "--json")
+    check(r.returncode == 0, r.stderr.decode())
+    ev = json.loads(r.stdout)
+    print(f"vigil eval --json: {r.stdout.decode().strip()}")
+    for side in ("rules", "model", "combined"):
+        check(all(k in ev[side] for k in ("roc_auc", "pr_auc", "precision", "recall")), f"{ev}")
+    check(ev["model"]["pr_auc"] > ev["rules"]["pr_auc"] + 0.2 and
+          ev["combined"]["recall"] > ev["rules"]["recall"] + 0.2,
+          f"the model must beat rules alone on held-out data: {ev}")
+    # eval scores the data as a live run decides it: the same alerts, so the same figures.
+    for side, name in (("rules", "rules"), ("combined", "rules+model")):
+        live = quality[name]
+        check(abs(ev[side]["precision"] - live[0]) < 1e-5 and abs(ev[side]["recall"] - live[1]) < 1e-5,
+              f"eval's {side} figures differ from the live run's {live}: {ev[side]}")
     first = json.loads(read(os.path.join(tmp, "rules+model", "decisions.jsonl")).splitlines()[0])
     check(0 <= first["model_score"] <= 1, f"no model score: {first}")
     (p_rules, r_rules), (p_both, r_both) = quality["rules"], quality["rules+model"]

@@ -69,6 +69,15 @@ struct TrainArgs {
   int workers = 0;
 };
 
+struct EvalArgs {
+  std::string pipeline;
+  std::string input;
+  std::string label;
+  double budget = 0.005;
+  int workers = 0;
+  bool json = false;
+};
+
 struct BenchArgs {
   std::string pipeline;
   std::string input;
@@ -85,6 +94,7 @@ int Generate(const GenerateArgs& args);
 int Demo(const DemoArgs& args);
 int Alerts(const AlertsArgs& args);
 int Train(const TrainArgs& args);
+int Eval(const EvalArgs& args);
 // Sends SIGHUP to the run writing into `out_dir` (its vigil.pid) or to `pid`.
 int Reload(const std::string& out_dir, int pid);
 

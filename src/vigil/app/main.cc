@@ -154,6 +154,24 @@ int main(int argc, char** argv) {
   train_cmd->add_option("-w,--workers", train.workers, "Worker threads for the replay")
       ->default_val(0);
 
+  vigil::app::EvalArgs eval;
+  CLI::App* eval_cmd =
+      app.add_subcommand("eval",
+                         "Score labelled data as a live run would and compare rules, model and the "
+                         "combined policy: ROC-AUC, PR-AUC, precision and recall");
+  eval_cmd->add_option("-c,--pipeline", eval.pipeline, "Pipeline file (YAML)")->required();
+  eval_cmd->add_option("-i,--input", eval.input, "Labelled data (CSV or JSON lines)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  eval_cmd->add_option("--label", eval.label, "The input field with the label (bool or 0/1)")
+      ->required();
+  eval_cmd->add_option("--budget", eval.budget, "Alert budget: the top share of events by score")
+      ->default_val(0.005);
+  eval_cmd->add_option("-w,--workers", eval.workers, "Worker threads")->default_val(0);
+  eval_cmd->add_flag("--json", eval.json,
+                     "One JSON object with keys rules, model and combined (each roc_auc, "
+                     "pr_auc, precision, recall, budget_precision, budget_recall)");
+
   vigil::app::AlertsArgs alerts;
   CLI::App* alerts_cmd = app.add_subcommand(
       "alerts", "List alerts from an alert store, newest first (also while a run writes it)");
@@ -219,6 +237,7 @@ int main(int argc, char** argv) {
     if (*reload_cmd) return vigil::app::Reload(reload_dir, reload_pid);
     if (*alerts_cmd) return vigil::app::Alerts(alerts);
     if (*train_cmd) return vigil::app::Train(train);
+    if (*eval_cmd) return vigil::app::Eval(eval);
   } catch (const vigil::config::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;

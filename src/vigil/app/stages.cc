@@ -20,12 +20,14 @@ namespace {
 // The model stage (if any), then the rules stage, which applies the decision policy.
 class DecisionStages final : public decide::StageFactory {
  public:
-  DecisionStages(rules::RuleBook& book, std::shared_ptr<const model::ModelConfig> model)
-      : book_(book), model_(std::move(model)) {}
-  std::vector<std::unique_ptr<decide::Stage>> MakeStages(int) override {
+  DecisionStages(rules::RuleBook& book, std::shared_ptr<const model::ModelConfig> model,
+                 PipelineStages::ExtraStage extra)
+      : book_(book), model_(std::move(model)), extra_(std::move(extra)) {}
+  std::vector<std::unique_ptr<decide::Stage>> MakeStages(int worker) override {
     std::vector<std::unique_ptr<decide::Stage>> stages;
     if (model_) stages.push_back(std::make_unique<model::ModelStage>(model_));
     stages.push_back(std::make_unique<rules::RuleStage>());
+    if (extra_) stages.push_back(extra_(worker));
     return stages;
   }
   std::shared_ptr<const decide::StageConfig> Current() override { return book_.Current(); }
@@ -33,18 +35,20 @@ class DecisionStages final : public decide::StageFactory {
  private:
   rules::RuleBook& book_;
   std::shared_ptr<const model::ModelConfig> model_;
+  PipelineStages::ExtraStage extra_;
 };
 
 }  // namespace
 
-PipelineStages::PipelineStages(const config::Pipeline& pipeline, const features::Spec& spec) {
+PipelineStages::PipelineStages(const config::Pipeline& pipeline, const features::Spec& spec,
+                               ExtraStage extra) {
   model_ = model::LoadModelConfig(pipeline, spec);
-  if (!model_ && !rules::HasRules(pipeline)) {
+  if (!model_ && !rules::HasRules(pipeline) && !extra) {
     factory_ = std::make_unique<engine::PassThroughStages>();
     return;
   }
   book_.emplace(pipeline, spec, rules::LoadRuleSet(pipeline, spec, 1));
-  factory_ = std::make_unique<DecisionStages>(*book_, model_);
+  factory_ = std::make_unique<DecisionStages>(*book_, model_, std::move(extra));
 }
 
 PipelineStages::~PipelineStages() = default;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,13 +23,18 @@ namespace vigil::app {
 // them). Without either, everything is approved. Start-up only: throws config::ConfigError.
 class PipelineStages {
  public:
-  PipelineStages(const config::Pipeline& pipeline, const features::Spec& spec);
+  // `extra`, when given, makes one more stage per worker, run after the rules (e.g. to
+  // observe the final decisions for `vigil eval`).
+  using ExtraStage = std::function<std::unique_ptr<decide::Stage>(int worker)>;
+  PipelineStages(const config::Pipeline& pipeline, const features::Spec& spec,
+                 ExtraStage extra = nullptr);
   ~PipelineStages();
   PipelineStages(const PipelineStages&) = delete;
   PipelineStages& operator=(const PipelineStages&) = delete;
 
   decide::StageFactory& factory() { return *factory_; }
   rules::RuleBook* book() { return book_ ? &*book_ : nullptr; }
+  const model::ModelConfig* model() const { return model_.get(); }
 
  private:
   std::optional<rules::RuleBook> book_;
