@@ -344,9 +344,15 @@ def scenario_generate_then_run(vigil, tmp):
 
 def scenario_demo(vigil, tmp):
     out = os.path.join(tmp, "demo")
-    r = run(vigil, "demo", "--events", "30000", "--out", out, "--progress")
+    r = run(vigil, "demo", "--events", "30000", "--out", out, "--progress", "--train-events",
+            "20000", "--listen", "none")
     check(r.returncode == 0, r.stderr.decode())
     err = r.stderr.decode()
+    # The first run trains the demo's model on generated history; decisions carry its score.
+    check("training a model on 20000" in err and os.path.exists(os.path.join(out, "model.json")),
+          f"the demo did not train its model: {err}")
+    first = json.loads(read(os.path.join(out, "decisions.jsonl")).splitlines()[0])
+    check(0 <= first["model_score"] <= 1, f"no model score: {first}")
     check("events/s" in err and "counters reconcile" in err, f"demo output: {err}")
     s = summary(os.path.join(out, "summary.json"))
     check(s["read"] == 30000 and s["reconciled"], f"{s}")
@@ -354,6 +360,9 @@ def scenario_demo(vigil, tmp):
     # The demo's rules raise alerts; they land in its alert store, which `vigil alerts` lists.
     check(s["alerts"] > 0 and len(stored_alerts(out)) == s["alerts"], f"alerts: {s}")
     check("vigil alerts --db" in err, f"the demo does not say how to list its alerts: {err}")
+    r = run(vigil, "demo", "--events", "5000", "--out", out, "--quiet", "--listen", "none")
+    check(r.returncode == 0 and b"scoring with the model in" in r.stderr and
+          b"training" not in r.stderr, f"the second run must reuse the model: {r.stderr.decode()}")
 
 
 def scenario_refuses_completed_dir(vigil, tmp):

@@ -3,6 +3,10 @@
 #include <cstdint>
 #include <string>
 
+#include "vigil/config/pipeline.h"
+#include "vigil/features/spec.h"
+#include "vigil/source/record_source.h"
+
 namespace vigil::app {
 
 // Arguments of `vigil run` (and the parts of `vigil demo` that are shared with it).
@@ -40,7 +44,8 @@ struct GenerateArgs {
 };
 
 struct DemoArgs {
-  std::string listen;  // --listen HOST:PORT|none
+  std::string listen;              // --listen HOST:PORT|none
+  uint64_t train_events = 200000;  // --train-events: history the demo's model learns from
   bool emit_features = false;
   uint64_t events = 1000000;
   uint64_t seed = 42;
@@ -94,6 +99,10 @@ int Generate(const GenerateArgs& args);
 int Demo(const DemoArgs& args);
 int Alerts(const AlertsArgs& args);
 int Train(const TrainArgs& args);
+// Replays `source` through the pipeline and trains a model on args.label, written to
+// args.out (the report goes to stderr). Used by Train and by the demo.
+void TrainFrom(const config::Pipeline& pipeline, const features::Spec& spec,
+               source::RecordSource& source, const TrainArgs& args);
 int Eval(const EvalArgs& args);
 // Sends SIGHUP to the run writing into `out_dir` (its vigil.pid) or to `pid`.
 int Reload(const std::string& out_dir, int pid);

@@ -125,6 +125,12 @@ int main(int argc, char** argv) {
       ->default_val("max");
   demo_cmd->add_option("-w,--workers", demo.workers, "Worker threads (0: one per core)")
       ->default_val(0);
+  demo_cmd
+      ->add_option("--train-events", demo.train_events,
+                   "Generated history the demo's model is trained on, the first time "
+                   "(DIR/model.json is reused afterwards)")
+      ->default_val(200000)
+      ->check(CLI::Range(uint64_t{2000}, uint64_t{100000000}));
   demo_cmd->add_option("--listen", demo.listen,
                        "HTTP API address HOST:PORT or 'none' (default 127.0.0.1:7070)");
   demo_cmd->add_flag("--emit-features", demo.emit_features,

@@ -21,6 +21,8 @@
 #include "vigil/config/pipeline.h"
 #include "vigil/engine/engine.h"
 #include "vigil/features/spec.h"
+#include "vigil/model/meta.h"
+#include "vigil/model/model_stage.h"
 #include "vigil/source/generator.h"
 #include "vigil/source/record_source.h"
 
@@ -301,16 +303,58 @@ int Run(const RunArgs& a) {
   return summary.completed ? 0 : 130;
 }
 
+// The demo's model: DIR/model.json, trained on generated history the first time (or when
+// the embedded pipeline's features changed and the saved model no longer fits them).
+std::string DemoModel(const DemoArgs& a, const config::Pipeline& base, const features::Spec& spec) {
+  const std::string path = std::filesystem::absolute(Join(a.out_dir, "model.json")).string();
+  if (std::filesystem::exists(path)) {
+    try {
+      model::CheckFeatures(
+          model::LoadMeta(model::MetaPathFor(path)),
+          [&] {
+            std::vector<std::string> names;
+            for (const auto& c : model::ModelColumns(base, spec, "is_fraud"))
+              names.push_back(c.name);
+            return names;
+          }(),
+          model::MetaPathFor(path));
+      std::fprintf(stderr, "vigil demo: scoring with the model in %s\n", path.c_str());
+      return path;
+    } catch (const model::ModelError& e) {
+      std::fprintf(stderr, "vigil demo: %s; training a new one\n", e.what());
+    }
+  }
+  std::fprintf(stderr,
+               "vigil demo: first run: training a model on %llu generated, labelled events "
+               "(vigil train)...\n",
+               static_cast<unsigned long long>(a.train_events));
+  source::GeneratorOptions g;
+  g.events = a.train_events;
+  g.seed = a.seed + 1000;  // history the demo's own traffic is not part of
+  auto history = source::OpenGenerator(g);
+  TrainArgs t;
+  t.label = "is_fraud";
+  t.out = path;
+  t.workers = a.workers;
+  TrainFrom(base, spec, *history, t);
+  return path;
+}
+
 int Demo(const DemoArgs& a) {
-  const config::Pipeline pipeline =
+  std::filesystem::create_directories(a.out_dir);
+  const config::Pipeline base =
       config::LoadPipelineText(kEmbeddedCardFraudPipeline, "<embedded card-fraud.yaml>");
+  const features::Spec base_spec = features::ParseSpec(base);
+  const std::string model_path = DemoModel(a, base, base_spec);
+  const config::Pipeline pipeline = config::LoadPipelineText(
+      fmt::format("{}\nmodel:\n  path: {}\n  weight: 60\n", kEmbeddedCardFraudPipeline, model_path),
+      "<embedded card-fraud.yaml>");
   const features::Spec spec = features::ParseSpec(pipeline);
   source::GeneratorOptions g;
   g.events = a.events;
   g.seed = a.seed;
   auto src = source::OpenGenerator(g);
 
-  std::filesystem::create_directories(a.out_dir);
   engine::Outputs outs;
   outs.decisions = sink::OutputFile::Open(Join(a.out_dir, "decisions.jsonl"));
   outs.dead_letters = sink::OutputFile::Open(Join(a.out_dir, "dead_letters.jsonl"));

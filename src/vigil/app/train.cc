@@ -79,9 +79,8 @@ class CaptureFactory final : public decide::StageFactory {
 
 }  // namespace
 
-int Train(const TrainArgs& a) {
-  const config::Pipeline pipeline = config::LoadPipelineFile(a.pipeline);
-  const features::Spec spec = features::ParseSpec(pipeline);
+void TrainFrom(const config::Pipeline& pipeline, const features::Spec& spec,
+               source::RecordSource& src, const TrainArgs& a) {
   const int label = pipeline.FieldIndex(a.label);
   if (label < 0) {
     std::string names;
@@ -96,11 +95,6 @@ int Train(const TrainArgs& a) {
 
   // Replay the labelled history through the pipeline: the same decode, dedup, watermark and
   // feature code as a live run.
-  source::FileOptions fo;
-  fo.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
-                                                                  : source::Framing::kLines;
-  fo.max_record_bytes = pipeline.input.max_record_bytes;
-  auto src = source::OpenFile(a.input, fo);
   engine::Outputs outs;
   outs.dead_letters = sink::OutputFile::Open("/dev/null");
   outs.late = sink::OutputFile::Open("/dev/null");
@@ -109,7 +103,7 @@ int Train(const TrainArgs& a) {
   opts.workers = a.workers;
   CaptureFactory capture(columns, label);
   engine::Engine engine(pipeline, &capture, std::move(opts));
-  const sink::RunSummary run = engine.Run(*src, outs);
+  const sink::RunSummary run = engine.Run(src, outs);
 
   // Events in time order (ties by input position), unlabeled ones left out.
   struct Ref {
@@ -173,11 +167,22 @@ int Train(const TrainArgs& a) {
                "  validation: ROC-AUC %.4f, PR-AUC %.4f; top %.1f%% of events: precision %.3f, "
                "recall %.3f\n"
                "  %d trees -> %s (+ %s)\n",
-               n, a.input.c_str(), static_cast<unsigned long long>(run.read), unlabeled, cols,
+               n, src.Name().c_str(), static_cast<unsigned long long>(run.read), unlabeled, cols,
                n_train, FormatIso8601(in.window_first_us).c_str(),
                FormatIso8601(in.window_last_us).c_str(), n - n_train, m.valid_roc_auc,
                m.valid_pr_auc, 100 * params.alert_budget, m.valid_precision_at_budget,
                m.valid_recall_at_budget, m.trees, a.out.c_str(), model::MetaPathFor(a.out).c_str());
+}
+
+int Train(const TrainArgs& a) {
+  const config::Pipeline pipeline = config::LoadPipelineFile(a.pipeline);
+  const features::Spec spec = features::ParseSpec(pipeline);
+  source::FileOptions fo;
+  fo.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
+                                                                  : source::Framing::kLines;
+  fo.max_record_bytes = pipeline.input.max_record_bytes;
+  auto src = source::OpenFile(a.input, fo);
+  TrainFrom(pipeline, spec, *src, a);
   return 0;
 }
 
