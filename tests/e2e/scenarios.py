@@ -602,6 +602,11 @@ def scenario_train_then_score(vigil, tmp):
         r = run(vigil, "run", "-c", p, "--input", later, "--out", out, "--quiet", "--listen", "none")
         check(r.returncode == 0, r.stderr.decode())
         quality[name] = alert_quality(os.path.join(out, "decisions.jsonl"))
+        if name == "rules+model":
+            # Later traffic from the same generator: live scores spread like training's.
+            psi = summary(os.path.join(out, "summary.json"))["model_psi"]
+            print(f"model score PSI against training: {psi:.4f}")
+            check(psi < 0.1, f"model score PSI {psi} on traffic like the training data")
         print(f"{name:12} on 40k later events: precision {quality[name][0]:.3f}, "
               f"recall {quality[name][1]:.3f}")
     r = run(vigil, "eval", "-c", pipeline, "--input", later, "--label", "is_fraud", "--json")

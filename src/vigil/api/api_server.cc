@@ -96,6 +96,15 @@ std::string PrometheusText(const sink::RunSummary& s, const Sources& src) {
   Metric(out, "vigil_window_completeness_ratio", "gauge",
          "Share of valid events that arrived before their window closed.");
   out += fmt::format("vigil_window_completeness_ratio {:.6f}\n", s.WindowCompleteness());
+  Metric(out, "vigil_model_score_decile_total", "counter",
+         "Decisions by the training-score decile their model score fell in.");
+  for (size_t i = 0; i < s.model_deciles.size(); ++i) {
+    out += fmt::format("vigil_model_score_decile_total{{decile=\"{}\"}} {}\n", i + 1,
+                       s.model_deciles[i]);
+  }
+  Metric(out, "vigil_model_score_psi", "gauge",
+         "Population stability index of live model scores against training (NaN: no model).");
+  out += fmt::format("vigil_model_score_psi {}\n", s.ModelPsi());
   Metric(out, "vigil_rules_version", "gauge", "Version of the rule set in force.");
   out += fmt::format("vigil_rules_version {}\n", src.rules_version ? src.rules_version() : 0);
   Metric(out, "vigil_workers", "gauge", "Worker threads.");

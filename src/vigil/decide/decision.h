@@ -42,7 +42,8 @@ struct Decision {
   double score = 0;
   uint64_t rules_version = 0;  // the rule set that decided (0: none configured)
   double model_score = std::numeric_limits<double>::quiet_NaN();  // probability; NaN: no model
-  std::string narrative;                                          // plain language, for alerts
+  int model_decile = -1;  // which training-score decile model_score falls in (0-9); -1: none
+  std::string narrative;  // plain language, for alerts
   // Shadow rules that fired: evaluated and counted, never acting. Views into the stage's
   // configuration, valid while the decision is serialized.
   std::vector<std::string_view> shadow;
@@ -52,6 +53,7 @@ struct Decision {
     score = 0;
     rules_version = 0;
     model_score = std::numeric_limits<double>::quiet_NaN();
+    model_decile = -1;
     narrative.clear();
     shadow.clear();
     reason_count_ = 0;

@@ -567,6 +567,8 @@ struct Engine::Impl {
         ++stats.by_outcome[static_cast<size_t>(decision.outcome)];
         for (const decide::Reason& r : decision.reasons()) CountHit(stats, r.code);
         for (std::string_view id : decision.shadow) CountHit(stats, id);
+        if (decision.model_decile >= 0)
+          ++stats.model_deciles[static_cast<size_t>(decision.model_decile)];
         b->alert[i] = decision.IsAlert();
         if (decision.IsAlert()) ++stats.alerts;
         if (serialize) {

@@ -1,5 +1,6 @@
 #include "vigil/model/model_stage.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -73,6 +74,12 @@ void ModelStage::Process(const Event& event, std::span<const double> features,
   float p = 0;
   if (!scorer_.Score(row_.data(), 1, row_.size(), &p).ok()) return;  // shape fixed at load
   d.model_score = p;
+  const auto& edges = config_->model.meta.score_deciles;  // min, 10%, ..., 90%, max
+  if (edges.size() == 11) {
+    d.model_decile = static_cast<int>(
+        std::upper_bound(edges.begin() + 1, edges.begin() + 10, static_cast<double>(p)) -
+        (edges.begin() + 1));
+  }
   const double contribution = config_->weight * p;
   d.score += contribution;
   if (p >= config_->explain_at) {

@@ -1,5 +1,8 @@
 #include "vigil/sink/summary.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "vigil/common/json.h"
@@ -17,6 +20,20 @@ void RunSummary::Add(const RunSummary& o) {
   for (size_t i = 0; i < by_outcome.size(); ++i) by_outcome[i] += o.by_outcome[i];
   for (size_t i = 0; i < dead_by_reason.size(); ++i) dead_by_reason[i] += o.dead_by_reason[i];
   for (const auto& [id, n] : o.rule_hits) rule_hits[id] += n;
+  for (size_t i = 0; i < model_deciles.size(); ++i) model_deciles[i] += o.model_deciles[i];
+}
+
+double RunSummary::ModelPsi() const {
+  uint64_t n = 0;
+  for (uint64_t c : model_deciles) n += c;
+  if (n == 0) return std::nan("");
+  double psi = 0;
+  for (uint64_t c : model_deciles) {
+    // A floor keeps an empty bin from making the index infinite.
+    const double actual = std::max(static_cast<double>(c) / static_cast<double>(n), 1e-4);
+    psi += (actual - 0.1) * std::log(actual / 0.1);
+  }
+  return psi;
 }
 
 std::string RuleHitsJson(const RunSummary& s) {
@@ -52,6 +69,7 @@ std::string SummaryJson(const RunSummary& s) {
   out +=
       fmt::format("}},\"state_entities\":{},\"state_bytes\":{}", s.state_entities, s.state_bytes);
   out += ",\"rule_hits\":" + RuleHitsJson(s);
+  if (!std::isnan(s.ModelPsi())) out += fmt::format(",\"model_psi\":{:.6f}", s.ModelPsi());
   out += ",\"input\":";
   AppendJsonString(out, s.input);
   out += "}\n";

@@ -27,6 +27,12 @@ struct RunSummary {
   int64_t watermark_us = 0;
   uint64_t state_entities = 0;  // gauges, not summed by Add: entities held, bytes of state
   uint64_t state_bytes = 0;
+  // Decisions by the training-score decile their model score fell in (all 0 without a
+  // model): live scores spread evenly over them while the model sees what it was trained on.
+  std::array<uint64_t, 10> model_deciles{};
+  // Population stability index of model_deciles against the training deciles (a tenth each):
+  // under 0.1 stable, 0.1-0.25 drifting, over 0.25 shifted. NaN without model scores.
+  double ModelPsi() const;
   // Fires per rule id (shadow rules included), counted on the writer thread per batch.
   std::map<std::string, uint64_t, std::less<>> rule_hits;
   std::string input;

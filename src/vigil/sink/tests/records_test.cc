@@ -1,5 +1,7 @@
 #include "vigil/sink/records.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "vigil/sink/summary.h"
@@ -69,6 +71,19 @@ privacy: {tokenize: [card]}
   EXPECT_NE(out.find("\"key\":\"" + token + "\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"card\":\"" + token + "\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"amount\":12.5"), std::string::npos) << out;
+}
+
+TEST(Summary, ModelPsiComparesLiveScoresWithTrainingDeciles) {
+  RunSummary s;
+  EXPECT_TRUE(std::isnan(s.ModelPsi()));  // no model scores
+  s.model_deciles.fill(100);
+  EXPECT_NEAR(s.ModelPsi(), 0.0, 1e-12);  // as in training: a tenth in each decile
+  s.model_deciles = {20, 20, 20, 20, 20, 20, 20, 20, 420, 420};  // scores moved up
+  EXPECT_GT(s.ModelPsi(), 0.25);
+  RunSummary t;
+  t.Add(s);
+  EXPECT_EQ(t.model_deciles[9], 420u);
+  EXPECT_NE(SummaryJson(s).find("\"model_psi\":"), std::string::npos);
 }
 
 TEST(Summary, JsonHasTheReconciliationKeys) {
