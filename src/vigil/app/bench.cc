@@ -22,10 +22,7 @@ int Bench(const BenchArgs& a) {
   if (::stat(a.input.c_str(), &st) != 0) {
     throw std::runtime_error(fmt::format("{}: cannot open input", a.input));
   }
-  source::FileOptions fo;
-  fo.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
-                                                                  : source::Framing::kLines;
-  fo.max_record_bytes = pipeline.input.max_record_bytes;
+  const source::FileOptions fo = InputOptions(pipeline);
   const std::optional<sink::Tokenizer> tokenizer = MakeTokenizer(pipeline);
   std::vector<double> secs;
   sink::RunSummary last;

@@ -4,7 +4,9 @@
 #include <string>
 
 #include "vigil/config/pipeline.h"
+#include "vigil/decide/decision.h"
 #include "vigil/features/spec.h"
+#include "vigil/sink/summary.h"
 #include "vigil/source/record_source.h"
 
 namespace vigil::app {
@@ -99,6 +101,12 @@ int Generate(const GenerateArgs& args);
 int Demo(const DemoArgs& args);
 int Alerts(const AlertsArgs& args);
 int Train(const TrainArgs& args);
+// How to read the pipeline's input from a file: its framing and record size limit.
+source::FileOptions InputOptions(const config::Pipeline& pipeline);
+// Replays `source` through the pipeline with its features into `stages` (no decisions
+// written; dead letters and late events dropped): what train and eval learn from and judge.
+sink::RunSummary Replay(const config::Pipeline& pipeline, const features::Spec& spec,
+                        source::RecordSource& source, decide::StageFactory& stages, int workers);
 // Replays `source` through the pipeline and trains a model on args.label, written to
 // args.out (the report goes to stderr). Used by Train and by the demo.
 void TrainFrom(const config::Pipeline& pipeline, const features::Spec& spec,

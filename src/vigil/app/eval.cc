@@ -11,6 +11,7 @@
 #include "vigil/engine/engine.h"
 #include "vigil/features/spec.h"
 #include "vigil/model/metrics.h"
+#include "vigil/model/model_stage.h"
 #include "vigil/rules/rule_set.h"
 #include "vigil/source/record_source.h"
 
@@ -35,17 +36,8 @@ class EvalStage final : public decide::Stage {
     policy_ = static_cast<const rules::RuleSet&>(config).policy;
   }
   void Process(const Event& e, std::span<const double>, decide::Decision& d) override {
-    const Value& v = e.values[static_cast<size_t>(label_)];
-    float y;
-    if (v.kind == Value::Kind::kBool) {
-      y = v.b ? 1.0f : 0.0f;
-    } else if (v.kind == Value::Kind::kInt) {
-      y = v.i != 0 ? 1.0f : 0.0f;
-    } else if (v.kind == Value::Kind::kFloat) {
-      y = v.f != 0 ? 1.0f : 0.0f;
-    } else {
-      return;  // unlabeled
-    }
+    const float y = model::LabelOf(e, label_);
+    if (std::isnan(y)) return;  // unlabeled
     double rules_score = 0;
     bool rule_acts = false;
     for (const decide::Reason& r : d.reasons()) {
@@ -128,19 +120,8 @@ int Eval(const EvalArgs& a) {
   }
   weight = stages.model() ? stages.model()->weight : 0;
 
-  source::FileOptions fo;
-  fo.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
-                                                                  : source::Framing::kLines;
-  fo.max_record_bytes = pipeline.input.max_record_bytes;
-  auto src = source::OpenFile(a.input, fo);
-  engine::Outputs outs;
-  outs.dead_letters = sink::OutputFile::Open("/dev/null");
-  outs.late = sink::OutputFile::Open("/dev/null");
-  engine::RunOptions opts;
-  opts.features = &spec;
-  opts.workers = a.workers;
-  engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
-  engine.Run(*src, outs);
+  auto src = source::OpenFile(a.input, InputOptions(pipeline));
+  Replay(pipeline, spec, *src, stages.factory(), a.workers);
 
   Scored all;
   for (const auto& s : scored) {

@@ -105,6 +105,18 @@ void RemoveAlertStore(const std::string& path) {
   for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
 }
 
+}  // namespace
+
+source::FileOptions InputOptions(const config::Pipeline& pipeline) {
+  source::FileOptions o;
+  o.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
+                                                                 : source::Framing::kLines;
+  o.max_record_bytes = pipeline.input.max_record_bytes;
+  return o;
+}
+
+namespace {
+
 int64_t ParseInterval(const std::string& text) {
   const std::optional<int64_t> us = ParseDuration(text);
   if (!us || *us <= 0) {
@@ -173,10 +185,7 @@ int Run(const RunArgs& a) {
   opts.stop = &g_stop;
 
   if (!dir.empty()) std::filesystem::create_directories(dir);
-  source::FileOptions fopts;
-  fopts.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
-                                                                     : source::Framing::kLines;
-  fopts.max_record_bytes = pipeline.input.max_record_bytes;
+  source::FileOptions fopts = InputOptions(pipeline);
 
   // Checkpoints: where --checkpoint-dir or the pipeline says, else DIR/checkpoint for a file
   // input run with --out DIR. A run whose checkpoint directory holds an interrupted run of

@@ -41,12 +41,7 @@ class CaptureStage final : public decide::Stage {
     model::FillRow(columns_, e, features, row_);
     rows_.record.push_back(e.record);
     rows_.time.push_back(e.time_us);
-    const Value& v = e.values[static_cast<size_t>(label_)];
-    float y = std::nanf("");
-    if (v.kind == Value::Kind::kBool) y = v.b ? 1.0f : 0.0f;
-    if (v.kind == Value::Kind::kInt) y = v.i != 0 ? 1.0f : 0.0f;
-    if (v.kind == Value::Kind::kFloat) y = v.f != 0 ? 1.0f : 0.0f;
-    rows_.label.push_back(y);
+    rows_.label.push_back(model::LabelOf(e, label_));
     rows_.values.insert(rows_.values.end(), row_.begin(), row_.end());
   }
 
@@ -79,6 +74,18 @@ class CaptureFactory final : public decide::StageFactory {
 
 }  // namespace
 
+sink::RunSummary Replay(const config::Pipeline& pipeline, const features::Spec& spec,
+                        source::RecordSource& source, decide::StageFactory& stages, int workers) {
+  engine::Outputs outs;
+  outs.dead_letters = sink::OutputFile::Open("/dev/null");
+  outs.late = sink::OutputFile::Open("/dev/null");
+  engine::RunOptions opts;
+  opts.features = &spec;
+  opts.workers = workers;
+  engine::Engine engine(pipeline, &stages, std::move(opts));
+  return engine.Run(source, outs);
+}
+
 void TrainFrom(const config::Pipeline& pipeline, const features::Spec& spec,
                source::RecordSource& src, const TrainArgs& a) {
   const int label = pipeline.FieldIndex(a.label);
@@ -95,15 +102,8 @@ void TrainFrom(const config::Pipeline& pipeline, const features::Spec& spec,
 
   // Replay the labelled history through the pipeline: the same decode, dedup, watermark and
   // feature code as a live run.
-  engine::Outputs outs;
-  outs.dead_letters = sink::OutputFile::Open("/dev/null");
-  outs.late = sink::OutputFile::Open("/dev/null");
-  engine::RunOptions opts;
-  opts.features = &spec;
-  opts.workers = a.workers;
   CaptureFactory capture(columns, label);
-  engine::Engine engine(pipeline, &capture, std::move(opts));
-  const sink::RunSummary run = engine.Run(src, outs);
+  const sink::RunSummary run = Replay(pipeline, spec, src, capture, a.workers);
 
   // Events in time order (ties by input position), unlabeled ones left out.
   struct Ref {
@@ -177,11 +177,7 @@ void TrainFrom(const config::Pipeline& pipeline, const features::Spec& spec,
 int Train(const TrainArgs& a) {
   const config::Pipeline pipeline = config::LoadPipelineFile(a.pipeline);
   const features::Spec spec = features::ParseSpec(pipeline);
-  source::FileOptions fo;
-  fo.framing = pipeline.input.format == config::InputFormat::kCsv ? source::Framing::kCsv
-                                                                  : source::Framing::kLines;
-  fo.max_record_bytes = pipeline.input.max_record_bytes;
-  auto src = source::OpenFile(a.input, fo);
+  auto src = source::OpenFile(a.input, InputOptions(pipeline));
   TrainFrom(pipeline, spec, *src, a);
   return 0;
 }

@@ -37,6 +37,20 @@ void FillRow(const std::vector<Column>& columns, const Event& event,
   }
 }
 
+float LabelOf(const Event& event, int field) {
+  const Value& v = event.values[static_cast<size_t>(field)];
+  switch (v.kind) {
+    case Value::Kind::kBool:
+      return v.b ? 1.0f : 0.0f;
+    case Value::Kind::kInt:
+      return v.i != 0 ? 1.0f : 0.0f;
+    case Value::Kind::kFloat:
+      return v.f != 0 ? 1.0f : 0.0f;
+    default:
+      return std::nanf("");
+  }
+}
+
 std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipeline,
                                                    const features::Spec& spec) {
   const YAML::Node m = pipeline.root["model"];

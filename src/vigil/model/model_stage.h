@@ -28,6 +28,10 @@ std::vector<Column> ModelColumns(const config::Pipeline& pipeline, const feature
 void FillRow(const std::vector<Column>& columns, const Event& event,
              std::span<const double> features, std::span<float> row);
 
+// An event's label from field `field`: 1 or 0 for a bool, or a number (non-zero is
+// positive); NaN when it has none (such events are left out of training and evaluation).
+float LabelOf(const Event& event, int field);
+
 // The pipeline's `model:` section, loaded: the model, its columns and how its score counts.
 struct ModelConfig {
   std::string path;
