@@ -1,11 +1,10 @@
 #include "vigil/config/pipeline.h"
 
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "vigil/common/file.h"
 #include "vigil/common/hash.h"
 #include "vigil/config/internal/reader.h"
 
@@ -342,11 +341,9 @@ Pipeline LoadPipelineText(const std::string& text, const std::string& path) {
 }
 
 Pipeline LoadPipelineFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError({fmt::format("{}: cannot open pipeline file", path)});
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return LoadPipelineText(ss.str(), path);
+  const std::optional<std::string> text = ReadWholeFile(path);
+  if (!text) throw ConfigError({fmt::format("{}: cannot open pipeline file", path)});
+  return LoadPipelineText(*text, path);
 }
 
 }  // namespace vigil::config

@@ -1,13 +1,12 @@
 #include "vigil/engine/checkpoint.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "vigil/common/file.h"
 #include "vigil/common/json.h"
 #include "vigil/common/snapshot_file.h"
 
@@ -117,11 +116,9 @@ CheckpointStore::CheckpointStore(std::string dir) : dir_(std::move(dir)) {
 
 std::optional<Manifest> CheckpointStore::Latest() const {
   const std::string path = (fs::path(dir_) / "latest.json").string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseManifest(ss.str(), path);
+  const std::optional<std::string> text = ReadWholeFile(path);
+  if (!text) return std::nullopt;
+  return ParseManifest(*text, path);
 }
 
 std::string CheckpointStore::PathOf(uint64_t seq) const {

@@ -1,12 +1,11 @@
 #include "vigil/rules/rule_set.h"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 
+#include "vigil/common/file.h"
 #include "vigil/config/internal/reader.h"
 
 namespace vigil::rules {
@@ -155,14 +154,12 @@ Source RulesSource(const config::Pipeline& pipeline) {
   r.Throw();
   Source s;
   s.path = (std::filesystem::path(pipeline.path).parent_path() / key.Scalar()).string();
-  std::ifstream in(s.path, std::ios::binary);
-  if (!in) {
+  std::optional<std::string> text = ReadWholeFile(s.path);
+  if (!text) {
     r.Fail(key, "rules_file", fmt::format("cannot read '{}'", s.path));
     r.Throw();
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  s.text = ss.str();
+  s.text = std::move(*text);
   try {
     s.root = YAML::Load(s.text);
   } catch (const YAML::Exception& e) {
