@@ -41,7 +41,19 @@ int main(int argc, char** argv) {
   vigil::app::RunArgs run;
   CLI::App* run_cmd = app.add_subcommand("run", "Run a pipeline over a file or stdin");
   run_cmd->add_option("-c,--pipeline", run.pipeline, "Pipeline file (YAML)")->required();
-  run_cmd->add_option("-i,--input", run.input, "Input file, or - for stdin")->required();
+  run_cmd->add_option("-i,--input", run.input,
+                      "Input file, or - for stdin. Without it, the run reads the topics of the "
+                      "pipeline's kafka: section and writes decisions, alerts and dead letters "
+                      "to its output topics, exactly once");
+  run_cmd->add_option("--brokers", run.brokers,
+                      "Kafka runs: bootstrap servers HOST:PORT,... (overrides kafka.brokers and "
+                      "VIGIL_KAFKA_BROKERS)");
+  run_cmd->add_option("--instance", run.instance,
+                      "Kafka runs: this process's name in its group (transactional.id is "
+                      "GROUP-NAME); give each process its own, keep it across restarts");
+  run_cmd->add_option("--exit-when-idle", run.exit_when_idle,
+                      "Kafka runs: stop once no record has arrived for this long, e.g. 5s "
+                      "(default: run until SIGINT/SIGTERM)");
   run_cmd
       ->add_option("--speed", run.speed,
                    "max (as fast as possible) or Nx: replay paced at N times event time, "

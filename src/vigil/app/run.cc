@@ -21,6 +21,8 @@
 #include "vigil/config/pipeline.h"
 #include "vigil/engine/engine.h"
 #include "vigil/features/spec.h"
+#include "vigil/kafka/kafka_client.h"
+#include "vigil/kafka/kafka_config.h"
 #include "vigil/model/meta.h"
 #include "vigil/model/model_stage.h"
 #include "vigil/source/generator.h"
@@ -155,11 +157,117 @@ std::string Join(const std::string& dir, const char* name) {
   return (std::filesystem::path(dir) / name).string();
 }
 
+// `vigil run` on a Kafka cluster: events from the pipeline's topics, outputs to its topics,
+// committed together (exactly once) every kafka.commit_interval. Runs until SIGINT/SIGTERM
+// (or --exit-when-idle), then commits and leaves the group.
+int RunKafka(const RunArgs& a, const config::Pipeline& pipeline, const features::Spec& spec,
+             kafka::KafkaConfig kc) {
+  if (!a.brokers.empty()) kc.brokers = a.brokers;
+  if (!a.instance.empty()) kc.instance = a.instance;
+  if (kc.brokers.empty()) {
+    throw std::invalid_argument(
+        "kafka: no brokers: set kafka.brokers in the pipeline, VIGIL_KAFKA_BROKERS, or pass "
+        "--brokers HOST:PORT");
+  }
+  struct Refused {
+    bool set;
+    const char* what;
+  };
+  for (const Refused& r :
+       {Refused{pipeline.event_time_order, "lateness.order: event_time"},
+        Refused{pipeline.input.format == config::InputFormat::kCsv && pipeline.input.header,
+                "CSV input with a header line (set input.csv.header: false and map columns)"},
+        Refused{!a.checkpoint_dir.empty() || !pipeline.checkpoint_dir.empty(),
+                "checkpoints (state is rebuilt from the topics: drop --checkpoint-dir)"},
+        Refused{!a.decisions.empty() || !a.dead_letters.empty() || !a.late.empty(),
+                "--decisions/--dead-letters/--late (outputs go to kafka.outputs topics)"},
+        Refused{a.speed != "max", "--speed"}}) {
+    if (r.set) {
+      throw std::invalid_argument(
+          fmt::format("a Kafka run (the pipeline's kafka: section, no --input) does not support "
+                      "{}",
+                      r.what));
+    }
+  }
+  int64_t idle_us = 0;
+  if (!a.exit_when_idle.empty()) {
+    const std::optional<int64_t> d = ParseDuration(a.exit_when_idle);
+    if (!d || *d <= 0) {
+      throw std::invalid_argument(fmt::format(
+          "--exit-when-idle: expected a positive duration like 5s; got '{}'", a.exit_when_idle));
+    }
+    idle_us = *d;
+  }
+  const std::string dir = !a.out_dir.empty() ? a.out_dir : pipeline.outputs.dir;
+  if (!dir.empty()) std::filesystem::create_directories(dir);
+
+  engine::RunOptions opts;
+  opts.max_events = a.events;
+  opts.workers = a.workers;
+  opts.include_event = pipeline.outputs.include_event && !a.no_event;
+  opts.features = &spec;
+  opts.emit_features = a.emit_features;
+  opts.stop = &g_stop;
+  opts.commit_interval_us = kc.commit_interval_us;
+
+  InstallSignalHandlers();
+  kafka::KafkaSource src(kc, &g_stop, idle_us);
+  kafka::KafkaOutputs kout(kc, src);
+  engine::Outputs outs;
+  outs.transactional = &kout;
+  const std::string alerts_path =
+      !a.alerts.empty()                ? a.alerts
+      : !pipeline.alerts_store.empty() ? pipeline.alerts_store
+      : !dir.empty() && (rules::HasRules(pipeline) || pipeline.root["model"])
+          ? Join(dir, "alerts.db")
+          : "";
+  // Kept across runs: alerts are keyed by event id, so a replay stores none twice.
+  if (!alerts_path.empty()) outs.alerts = sink::AlertStore::Open(alerts_path);
+
+  const std::optional<sink::Tokenizer> tokenizer = MakeTokenizer(pipeline);
+  if (tokenizer) opts.tokenizer = &*tokenizer;
+  PipelineStages stages(pipeline, spec);
+  std::optional<ReloadWatcher> watcher;
+  if (stages.book()) watcher.emplace(*stages.book(), a.pipeline, g_reload);
+  const PidFile pid(dir.empty() ? "" : Join(dir, "vigil.pid"));
+  LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty() || !pipeline.api_listen.empty(),
+               ApiSources(pipeline, stages, alerts_path, opts.workers));
+  const bool show = ShowProgress(a.progress);
+  opts.on_progress = live.Wrap(MakeProgress(show));
+  std::fprintf(stderr, "vigil: reading %s from %s as group %s (%s)\n", src.Name().c_str() + 6,
+               kc.brokers.c_str(), kc.group.c_str(),
+               kc.exactly_once ? "exactly once" : "at least once");
+  engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
+  sink::RunSummary summary = engine.Run(src, outs);
+  src.Close();
+  live.Finish(summary);
+  FinishProgress(show);
+  outs.alerts.reset();
+
+  if (!dir.empty()) WriteSummaryJson(Join(dir, "summary.json"), summary);
+  WriteSummaryJson(a.summary_json, summary);
+  std::fputs(sink::SummaryText(summary).c_str(), stderr);
+  return 0;
+}
+
 }  // namespace
 
 int Run(const RunArgs& a) {
   const config::Pipeline pipeline = config::LoadPipelineFile(a.pipeline);
   const features::Spec spec = features::ParseSpec(pipeline);
+  if (a.input.empty()) {
+    if (std::optional<kafka::KafkaConfig> kc = kafka::LoadKafkaConfig(pipeline)) {
+      return RunKafka(a, pipeline, spec, std::move(*kc));
+    }
+    throw std::invalid_argument(
+        "--input: expected a file or - for stdin (or a kafka: section in the pipeline to read "
+        "from Kafka)");
+  }
+  if (!a.brokers.empty() || !a.exit_when_idle.empty() || !a.instance.empty()) {
+    throw std::invalid_argument(
+        "--brokers, --instance and --exit-when-idle apply to Kafka runs: drop --input to read "
+        "the pipeline's kafka: topics");
+  }
   const double speed = ParseSpeed(a.speed);
   const std::string dir = !a.out_dir.empty() ? a.out_dir : pipeline.outputs.dir;
   auto pick = [&](const std::string& flag, const char* file, const std::string& configured,

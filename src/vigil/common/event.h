@@ -43,6 +43,7 @@ struct Event {
   uint64_t key_hash = 0;      // hash of the routing key; picks the worker
   uint32_t id_index = 0;      // which field holds the event id (a string)
   uint32_t key_index = 0;     // which field holds the routing key (a string)
+  bool replay = false;        // only rebuilds state: no decision is made or written for it
   std::vector<Value> values;  // by field index, in schema order
   std::string arena;          // bytes of all string values
 

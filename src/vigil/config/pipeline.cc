@@ -198,7 +198,7 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
   r.AllowKeys(root, "",
               {"name", "description", "input", "event", "dedup", "lateness", "outputs", "engine",
                "checkpoint", "privacy", "entities", "features", "lists", "rules", "rules_file",
-               "model", "decision", "alerts", "api"});
+               "model", "decision", "alerts", "api", "kafka"});
   r.String(root, "name", "", p.name, true);
   r.String(root, "description", "", p.description, false);
   if (const YAML::Node in = root["input"]; in && in.IsMap()) {

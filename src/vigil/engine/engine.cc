@@ -58,6 +58,11 @@ struct Batch {
   bool last = false;                                  // the router's final batch
   bool completed = false;                             // with `last`: the input was read to its end
   std::vector<std::string> checkpoint_error;          // per worker: why its shard was not saved
+  // Partitioned sources: the rewind epoch the batch belongs to (the writer drops batches of
+  // an older one), the source positions after it, and records replayed into it.
+  uint64_t epoch = 0;
+  std::vector<source::PartitionPosition> positions;
+  uint64_t replayed = 0;
 
   void Reset() {
     n = 0;
@@ -71,6 +76,8 @@ struct Batch {
     last = false;
     completed = false;
     for (auto& e : checkpoint_error) e.clear();
+    positions.clear();
+    replayed = 0;
   }
 };
 
@@ -91,6 +98,12 @@ struct Engine::Impl {
   std::atomic<uint64_t> dispatched{0};
   std::atomic<bool> abort{false};
   std::exception_ptr router_error;
+  // Rewinds (partitioned sources): the router bumps `epoch` and waits until the writer has
+  // aborted what it had not committed and moved to it (`writer_epoch`); the writer drops
+  // batches of older epochs. The writer asks for a rewind when a commit had to be aborted.
+  std::atomic<uint64_t> epoch{0};
+  std::atomic<uint64_t> writer_epoch{0};
+  std::atomic<bool> rewind_requested{false};
 
   size_t feature_count = 0;
   size_t entity_count = 0;
@@ -169,6 +182,7 @@ struct Engine::Impl {
   void RouterLoop(source::RecordSource& src, uint64_t& seq) {
     const std::unique_ptr<decode::Decoder> decoder = decode::MakeDecoder(pipeline);
     RouterState st(pipeline);
+    src.OnRewind([this] { AwaitRewind(); });
     if (options.restore) {
       st.Load(RouterFile(options.restore->seq));
       if (!st.header.empty()) ReadHeader(*decoder, src, st.header, 1);
@@ -183,6 +197,7 @@ struct Engine::Impl {
         wall0 + std::chrono::microseconds(options.checkpoint_interval_us);
 
     while (!Stopping()) {
+      if (rewind_requested.exchange(false)) src.Rewind();
       size_t want = batch_size;
       if (limit > 0) {
         if (st.read_total >= limit) break;
@@ -196,8 +211,12 @@ struct Engine::Impl {
           st.header = r.text;
           continue;
         }
+        if (r.replay) {
+          Replay(st, *b, *decoder, r, scratch);
+          continue;
+        }
         ++st.read_total;
-        const sink::Position at{src.Name(), r.line, r.offset};
+        const sink::Position at{src.NameOf(r), r.line, r.offset};
         if (r.oversize) {
           DeadLetter(*b, at, decode::Errc::kOversize, "",
                      fmt::format("record is longer than {} bytes (input.max_record_bytes)",
@@ -222,31 +241,31 @@ struct Engine::Impl {
           if (due > Clock::now()) {
             b->end_offset = r.offset;
             b->end_line = r.line;
-            b->watermark = st.watermark;
+            b->watermark = st.Watermark();
+            src.Positions(b->positions);
             Dispatch(b, seq);
             b = NewBatch();
             std::this_thread::sleep_until(due);
           }
         }
         ++b->stats.read;
-        const Hash128 id = HashId(scratch.Id());
+        const Hash128 id = Salted(HashId(scratch.Id()), r.salt);
         if (st.dedup.Seen(id)) {
           ++b->stats.duplicate;
           continue;
         }
-        if (scratch.time_us < st.watermark) {
+        EventClock& clock = r.partition >= 0 ? st.ClockOf(r.partition, r.salt) : st.clock;
+        if (scratch.time_us < clock.watermark) {
           ++b->stats.late;
-          sink::AppendLate(b->late, at, scratch, st.watermark, r.text);
+          sink::AppendLate(b->late, at, scratch, clock.watermark, r.text);
           continue;
         }
         st.dedup.Insert(id, scratch.time_us);
-        if (scratch.time_us > st.max_time) {
-          st.max_time = scratch.time_us;
-          st.watermark = std::max(st.watermark, st.max_time - pipeline.allowed_lateness_us);
-        }
+        clock.Advance(scratch.time_us, pipeline.allowed_lateness_us);
         scratch.record = st.read_total;
+        scratch.replay = false;
         if (!pipeline.event_time_order) {
-          Accept(*b, scratch);
+          Accept(*b, scratch, r.salt);
           continue;
         }
         st.held.Hold(scratch);
@@ -254,7 +273,8 @@ struct Engine::Impl {
       }
       b->end_offset = src.Position();
       b->end_line = src.NextLine();
-      b->watermark = st.watermark;
+      b->watermark = st.Watermark();
+      src.Positions(b->positions);
       if (options.checkpoints && Clock::now() >= next_checkpoint) {
         b->checkpoint = ++checkpoint_seq;
         st.Save(RouterFile(b->checkpoint, true));
@@ -269,7 +289,8 @@ struct Engine::Impl {
     if (!Stopping()) ReleaseHeld(st, b, seq, /*all=*/true);
     b->end_offset = src.Position();
     b->end_line = src.NextLine();
-    b->watermark = st.watermark;
+    b->watermark = st.Watermark();
+    src.Positions(b->positions);
     b->last = true;
     b->completed = !Stopping();
     if (options.checkpoints) {
@@ -284,7 +305,27 @@ struct Engine::Impl {
     Batch* b = free_batches.Pop();
     b->Reset();
     b->config = factory->Current();
+    b->epoch = epoch.load(std::memory_order_relaxed);
     return b;
+  }
+
+  // On the router thread, when the source's next records do not continue the ones before
+  // (a rebalance, or a rewind after an aborted commit): everything in flight belongs to the
+  // old epoch. Returns once the writer has aborted what it had not committed, so nothing of
+  // the old epoch can be committed after the partitions move on.
+  void AwaitRewind() {
+    const uint64_t e = epoch.fetch_add(1, std::memory_order_acq_rel) + 1;
+    done.Push(nullptr);  // wakes the writer
+    while (writer_epoch.load(std::memory_order_acquire) < e && !abort.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  // Keys a partition's ids and entities by the salt of its current state (0: unsalted).
+  static Hash128 Salted(Hash128 h, uint64_t salt) {
+    h.lo ^= salt;
+    h.hi ^= salt * 0x9e3779b97f4a7c15ULL;
+    return h;
   }
 
   // Path of a checkpoint's router file; `begin`: the checkpoint's directory is new.
@@ -366,21 +407,54 @@ struct Engine::Impl {
     uint64_t seq_ = 0;
   };
 
+  // Event time as one input (or one partition) has seen it: the newest event time and the
+  // watermark, which trails it by the allowed lateness and never moves back.
+  struct EventClock {
+    int64_t max_time = INT64_MIN;
+    int64_t watermark = INT64_MIN;
+    uint64_t salt = 0;  // a partition's clock: the state it belongs to
+
+    void Advance(int64_t time_us, int64_t lateness_us) {
+      if (time_us <= max_time) return;
+      max_time = time_us;
+      watermark = std::max(watermark, max_time - lateness_us);
+    }
+  };
+
   // What the router knows beyond the current batch: it is exactly what a checkpoint saves.
   struct RouterState {
     explicit RouterState(const config::Pipeline& p) : dedup(p.dedup_horizon_us, p.dedup_max_ids) {}
     Deduplicator dedup;
     Held held;
     uint64_t read_total = 0;
-    int64_t max_time = INT64_MIN;
-    int64_t watermark = INT64_MIN;
+    EventClock clock;
+    // Partitioned sources keep one clock per partition, so a partition's late events do not
+    // depend on how its records interleave with other partitions' (a replay meets the same).
+    std::vector<EventClock> partition_clocks;
     std::string header;  // the CSV header line, re-read on restore
+
+    EventClock& ClockOf(int32_t partition, uint64_t salt) {
+      const auto p = static_cast<size_t>(partition);
+      if (p >= partition_clocks.size()) partition_clocks.resize(p + 1);
+      EventClock& c = partition_clocks[p];
+      if (c.salt != salt) c = EventClock{INT64_MIN, INT64_MIN, salt};
+      return c;
+    }
+    // The watermark the run reports: the input's, or the oldest partition's.
+    int64_t Watermark() const {
+      if (partition_clocks.empty()) return clock.watermark;
+      int64_t w = INT64_MAX;
+      for (const EventClock& c : partition_clocks) {
+        if (c.max_time != INT64_MIN) w = std::min(w, c.watermark);
+      }
+      return w == INT64_MAX ? INT64_MIN : w;
+    }
 
     void Save(const std::string& path) const {
       SnapshotWriter out(path, "router", 1);
       out.Put(read_total);
-      out.Put(max_time);
-      out.Put(watermark);
+      out.Put(clock.max_time);
+      out.Put(clock.watermark);
       out.String(header);
       dedup.Save(out);
       held.Save(out);
@@ -389,8 +463,8 @@ struct Engine::Impl {
     void Load(const std::string& path) {
       SnapshotReader in(path, "router", 1);
       read_total = in.Get<uint64_t>();
-      max_time = in.Get<int64_t>();
-      watermark = in.Get<int64_t>();
+      clock.max_time = in.Get<int64_t>();
+      clock.watermark = in.Get<int64_t>();
       header = in.String();
       dedup.Load(in);
       held.Load(in);
@@ -401,14 +475,32 @@ struct Engine::Impl {
   // Moves held events into batch `b` in event-time order, dispatching it whenever it fills:
   // the events the watermark has passed, or (`all`, at the end of input) every one.
   void ReleaseHeld(RouterState& st, Batch*& b, uint64_t& seq, bool all) {
-    while (all ? !st.held.Empty() : st.held.Ready(st.watermark)) {
+    while (all ? !st.held.Empty() : st.held.Ready(st.clock.watermark)) {
       if (b->n == batch_size) {
-        b->watermark = st.watermark;
+        b->watermark = st.clock.watermark;
         Dispatch(b, seq);
         b = NewBatch();
       }
       st.held.Release(*this, *b);
     }
+  }
+
+  // A record the source replays only to rebuild state: its decision, dead letter or late
+  // record was committed by an earlier run, so it is neither counted nor written; it updates
+  // dedup ids, the event clock and (as an event marked `replay`) the entities' features.
+  void Replay(RouterState& st, Batch& b, decode::Decoder& decoder, const source::Record& r,
+              Event& scratch) {
+    ++b.replayed;
+    if (r.oversize || !decoder.Decode(r.text, scratch).ok()) return;
+    const Hash128 id = Salted(HashId(scratch.Id()), r.salt);
+    if (st.dedup.Seen(id)) return;
+    EventClock& clock = r.partition >= 0 ? st.ClockOf(r.partition, r.salt) : st.clock;
+    if (scratch.time_us < clock.watermark) return;
+    st.dedup.Insert(id, scratch.time_us);
+    clock.Advance(scratch.time_us, pipeline.allowed_lateness_us);
+    scratch.replay = true;
+    if (b.n == batch_size) return;  // cannot happen: a batch holds as many as the source gives
+    Accept(b, scratch, r.salt);
   }
 
   static void PutEvent(SnapshotWriter& out, const Event& e) {
@@ -443,17 +535,18 @@ struct Engine::Impl {
   }
 
   // Moves `scratch` into the batch (its old event becomes the next scratch), with its worker
-  // and the hashes of its entity keys.
-  void Accept(Batch& b, Event& scratch) {
+  // and the hashes of its entity keys (salted by its partition's state, if any).
+  void Accept(Batch& b, Event& scratch, uint64_t salt = 0) {
     const size_t i = b.n++;
-    b.owner[i] = static_cast<uint16_t>(scratch.key_hash % static_cast<uint64_t>(workers));
+    b.owner[i] =
+        static_cast<uint16_t>((scratch.key_hash ^ salt) % static_cast<uint64_t>(workers));
     std::fill_n(b.feats.begin() + static_cast<std::ptrdiff_t>(i * feature_count), feature_count,
                 std::numeric_limits<double>::quiet_NaN());
     for (size_t en = 0; en < entity_count; ++en) {
       const Value& v = scratch.values[static_cast<size_t>(options.features->entities[en].field)];
       const bool has = v.kind == Value::Kind::kString && v.s.len > 0;
       b.has_entity[en * batch_size + i] = has;
-      if (has) b.entity_keys[en * batch_size + i] = HashId(scratch.Str(v));
+      if (has) b.entity_keys[en * batch_size + i] = Salted(HashId(scratch.Str(v)), salt);
     }
     std::swap(b.events[i], scratch);
   }
@@ -559,6 +652,11 @@ struct Engine::Impl {
       for (size_t i = 0; i < b->n; ++i) {
         if (b->owner[i] != me) continue;
         const Event& e = b->events[i];
+        if (e.replay) {  // state only: its decision was committed by an earlier run
+          b->line_end[i] = static_cast<uint32_t>(out.size());
+          b->alert[i] = 0;
+          continue;
+        }
         std::span<double> feats(b->feats.data() + i * fc, fc);
         if (fe) fe->Derive(e, feats);
         decision.Reset();
@@ -619,8 +717,44 @@ struct Engine::Impl {
     late.Write(b.late);
   }
 
+  // The same for transactional outputs: each line becomes a message (decisions keyed by event
+  // id, unless the id is tokenized).
+  void WriteTransactional(Batch& b, TransactionalOutputs& txn, sink::AlertStore* alerts,
+                          std::vector<uint32_t>& cursor) {
+    using Stream = TransactionalOutputs::Stream;
+    std::fill(cursor.begin(), cursor.end(), 0);
+    for (size_t i = 0; i < b.n; ++i) {
+      const size_t w = b.owner[i];
+      std::string_view line(b.out[w].data() + cursor[w], b.line_end[i] - cursor[w]);
+      cursor[w] = b.line_end[i];
+      if (line.empty()) continue;  // replayed: state only
+      if (alerts && b.alert[i]) alerts->Add(line);
+      line.remove_suffix(1);  // '\n'
+      const Event& e = b.events[i];
+      const std::string_view key = id_tokenized ? std::string_view() : e.Id();
+      txn.Send(Stream::kDecisions, key, line);
+      if (b.alert[i]) txn.Send(Stream::kAlerts, key, line);
+    }
+    ForEachLine(b.dead, [&](std::string_view l) { txn.Send(Stream::kDeadLetters, {}, l); });
+    ForEachLine(b.late, [&](std::string_view l) { txn.Send(Stream::kLate, {}, l); });
+  }
+
+  template <typename F>
+  static void ForEachLine(std::string_view text, F&& f) {
+    while (!text.empty()) {
+      const size_t nl = text.find('\n');
+      f(text.substr(0, nl));
+      if (nl == std::string_view::npos) break;
+      text.remove_prefix(nl + 1);
+    }
+  }
+  bool id_tokenized = false;
+
   sink::RunSummary Run(source::RecordSource& src, Outputs& outs) {
-    serialize_decisions = outs.decisions != nullptr;
+    TransactionalOutputs* const txn = outs.transactional;
+    serialize_decisions = outs.decisions != nullptr || txn != nullptr;
+    id_tokenized = pipeline.id_field < pipeline.tokenized.size() &&
+                   pipeline.tokenized[pipeline.id_field] && options.tokenizer;
     sink::RunSummary total;
     double elapsed_before = 0;  // a resumed job's time before this run
     LineSink decisions_sink{outs.decisions.get(), 0};
@@ -698,13 +832,71 @@ struct Engine::Impl {
       options.checkpoints->Commit(m);
     };
 
+    // Transactional outputs: what has been sent since the last commit, and the positions it
+    // covers. Batches of an epoch below `accept_epoch` are dropped: their transaction was
+    // aborted (the source replays them).
+    std::vector<source::PartitionPosition> sent_positions;
+    bool sent = false;
+    uint64_t accept_epoch = 0;
+    Clock::time_point last_commit = start;
+    const auto commit_every = std::chrono::microseconds(options.commit_interval_us);
+    const auto wait = txn ? std::min<std::chrono::microseconds>(commit_every,
+                                                                std::chrono::milliseconds(100))
+                          : std::chrono::milliseconds(100);
+    auto commit_txn = [&] {
+      last_commit = Clock::now();
+      if (!sent) return;
+      sent = false;
+      if (!txn->Commit(sent_positions)) {
+        // Aborted: the state has moved past what is committed. The source rewinds to the
+        // committed positions and rebuilds state by replay; batches in flight are dropped.
+        accept_epoch = epoch.load(std::memory_order_acquire) + 1;
+        rewind_requested.store(true);
+      }
+    };
+    auto publish_stream = [&] {
+      if (!txn) return;
+      const source::SourceStats ss = src.Stats();
+      total.stream.partitioned = true;
+      total.stream.consumer_lag = ss.lag;
+      total.stream.partitions = ss.partitions;
+      total.stream.rebalances = ss.rebalances;
+      total.stream.restore_seconds = ss.restore_seconds;
+      total.stream.commits = txn->Commits();
+      total.stream.aborts = txn->Aborts();
+      total.stream.last_commit_ms = txn->LastCommitMs();
+    };
+
     for (;;) {
-      if (std::optional<Batch*> got = done.PopFor(std::chrono::milliseconds(100))) {
+      if (std::optional<Batch*> got = done.PopFor(wait)) {
         if (*got) ready.emplace((*got)->seq, *got);
+      }
+      if (txn) {
+        const uint64_t e = epoch.load(std::memory_order_acquire);
+        if (e != writer_epoch.load(std::memory_order_relaxed)) {
+          // The source rewound: what was sent and not committed must never commit.
+          if (!write_error) {
+            try {
+              txn->Abort();
+            } catch (...) {
+              write_error = std::current_exception();
+              abort.store(true);
+            }
+          }
+          sent = false;
+          accept_epoch = e;
+          writer_epoch.store(e, std::memory_order_release);
+        }
       }
       while (!ready.empty() && ready.begin()->first == next) {
         Batch* b = ready.begin()->second;
         ready.erase(ready.begin());
+        if (b->epoch < accept_epoch) {
+          free_batches.Push(b);
+          ++next;
+          continue;
+        }
+        total.stream.replayed += b->replayed;
         total.Add(b->stats);
         for (const auto& w : b->worker_stats) total.Add(w);
         total.watermark_us = b->watermark;
@@ -723,7 +915,14 @@ struct Engine::Impl {
         }
         if (!write_error) {
           try {
-            Write(*b, decisions_sink, dead_sink, late_sink, outs.alerts.get(), cursor);
+            if (txn) {
+              WriteTransactional(*b, *txn, outs.alerts.get(), cursor);
+              if (!b->positions.empty()) sent_positions = b->positions;
+              sent = true;
+              if (Clock::now() - last_commit >= commit_every) commit_txn();
+            } else {
+              Write(*b, decisions_sink, dead_sink, late_sink, outs.alerts.get(), cursor);
+            }
             if (b->checkpoint != 0) commit(*b);
           } catch (...) {
             write_error = std::current_exception();
@@ -732,6 +931,14 @@ struct Engine::Impl {
         }
         free_batches.Push(b);
         ++next;
+      }
+      if (txn && sent && !write_error && Clock::now() - last_commit >= commit_every) {
+        try {
+          commit_txn();  // input went quiet: commit what was sent without waiting for more
+        } catch (...) {
+          write_error = std::current_exception();
+          abort.store(true);
+        }
       }
       const Clock::time_point now = Clock::now();
       if (now - last_tick >= std::chrono::seconds(1)) {
@@ -747,6 +954,7 @@ struct Engine::Impl {
             abort.store(true);
           }
         }
+        publish_stream();
         if (options.on_progress) options.on_progress(total, eps);
       }
       if (router_finished.load(std::memory_order_acquire) &&
@@ -760,6 +968,14 @@ struct Engine::Impl {
     for (auto& t : threads) t.join();
     if (router_error) std::rethrow_exception(router_error);
     if (write_error) std::rethrow_exception(write_error);
+    if (txn) {
+      commit_txn();
+      if (rewind_requested.load()) {
+        throw std::runtime_error(
+            "the last transaction was aborted: its events are decided again on the next run");
+      }
+      publish_stream();
+    }
 
     flush(false);
     total.completed = completed;

@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "vigil/config/pipeline.h"
 #include "vigil/decide/decision.h"
@@ -19,12 +21,38 @@
 
 namespace vigil::engine {
 
+// Transactional outputs (Kafka): every output line becomes a message, and what was sent is
+// committed together with the source positions it covers, all or nothing. Called on the
+// engine's writer thread only.
+class TransactionalOutputs {
+ public:
+  enum class Stream : uint8_t { kDecisions, kAlerts, kDeadLetters, kLate };
+  virtual ~TransactionalOutputs() = default;
+  // `line` has no line terminator. May block while the client's queue is full.
+  virtual void Send(Stream stream, std::string_view key, std::string_view line) = 0;
+  // Commits everything sent since the last commit with `positions`. Returns false when the
+  // transaction had to be aborted instead (nothing since the last commit counts: the engine
+  // rewinds its source). Throws std::runtime_error on a fatal error; waits out transient ones
+  // (a broker restarting).
+  virtual bool Commit(const std::vector<source::PartitionPosition>& positions) = 0;
+  // Drops everything sent since the last commit.
+  virtual void Abort() = 0;
+  // Milliseconds the last commit took, and commits/aborts so far (metrics).
+  virtual double LastCommitMs() const = 0;
+  virtual uint64_t Commits() const = 0;
+  virtual uint64_t Aborts() const = 0;
+};
+
 // Where the engine writes. decisions may be null (nothing written, e.g. benchmarks).
 struct Outputs {
   std::unique_ptr<sink::OutputFile> decisions;
   std::unique_ptr<sink::OutputFile> dead_letters;
   std::unique_ptr<sink::OutputFile> late;
   std::unique_ptr<sink::AlertStore> alerts;  // may be null; needs decisions serialized
+  // With a partitioned source: decisions, alerts, dead letters and late events go here (the
+  // files above stay null), committed with the source positions every
+  // RunOptions::commit_interval_us. Must outlive Run.
+  TransactionalOutputs* transactional = nullptr;
 };
 
 struct RunOptions {
@@ -53,6 +81,9 @@ struct RunOptions {
   // Resume from this checkpoint of `checkpoints`: state and counters come from it. The caller
   // has positioned the source at its offset and cut the outputs back to its lengths.
   std::optional<Manifest> restore;
+  // With Outputs::transactional: how often outputs and source positions are committed (the
+  // latency from event to committed decision is about this plus processing).
+  int64_t commit_interval_us = 100'000;
 };
 
 // Engine runs one pipeline over one source:

@@ -70,6 +70,14 @@ std::string SummaryJson(const RunSummary& s) {
       fmt::format("}},\"state_entities\":{},\"state_bytes\":{}", s.state_entities, s.state_bytes);
   out += ",\"rule_hits\":" + RuleHitsJson(s);
   if (!std::isnan(s.ModelPsi())) out += fmt::format(",\"model_psi\":{:.6f}", s.ModelPsi());
+  if (s.stream.partitioned) {
+    const auto& k = s.stream;
+    out += fmt::format(
+        ",\"kafka\":{{\"consumer_lag\":{},\"partitions\":{},\"rebalances\":{},\"replayed\":{},"
+        "\"commits\":{},\"aborts\":{},\"last_commit_ms\":{:.3f},\"restore_seconds\":{:.3f}}}",
+        k.consumer_lag, k.partitions, k.rebalances, k.replayed, k.commits, k.aborts,
+        k.last_commit_ms, k.restore_seconds);
+  }
   out += ",\"input\":";
   AppendJsonString(out, s.input);
   out += "}\n";
@@ -102,6 +110,13 @@ std::string SummaryText(const RunSummary& s) {
     out += "  rule hits\n";
     for (const auto& [id, n] : s.rule_hits) out += fmt::format("    {:<28} {:>10}\n", id, n);
   }
+  if (s.stream.partitioned) {
+    out += fmt::format(
+        "  kafka          {:>12} partitions, lag {}, {} commits ({} aborted), {} rebalances, "
+        "{} records replayed to restore state ({:.2f}s)\n",
+        s.stream.partitions, s.stream.consumer_lag, s.stream.commits, s.stream.aborts,
+        s.stream.rebalances, s.stream.replayed, s.stream.restore_seconds);
+  }
   out += fmt::format("  counters {}: read = decided + dead-lettered + duplicate + late\n",
                      s.Reconciles() ? "reconcile" : "DO NOT RECONCILE");
   return out;
@@ -109,10 +124,15 @@ std::string SummaryText(const RunSummary& s) {
 
 std::string ProgressLine(const RunSummary& s, double eps) {
   std::string wm = s.watermark_us > 0 ? FormatIso8601(s.watermark_us).substr(0, 19) : "-";
-  return fmt::format(
+  std::string line = fmt::format(
       "{:>12} events  {:>10.0f} ev/s  alerts {:<8} dead {:<6} dup {:<6} late {:<6} "
       "watermark {}",
       s.read, eps, s.alerts, s.dead_lettered, s.duplicate, s.late, wm);
+  if (s.stream.partitioned) {
+    line += fmt::format("  lag {}  commit {:.1f} ms  rebalances {}", s.stream.consumer_lag,
+                        s.stream.last_commit_ms, s.stream.rebalances);
+  }
+  return line;
 }
 
 }  // namespace vigil::sink

@@ -35,6 +35,21 @@ struct RunSummary {
   double ModelPsi() const;
   // Fires per rule id (shadow rules included), counted on the writer thread per batch.
   std::map<std::string, uint64_t, std::less<>> rule_hits;
+  // Partitioned sources (Kafka), gauges set by the engine's writer: how far behind the
+  // partitions' ends the run is, rebalances and rewinds seen, records replayed to rebuild
+  // state (not counted in `read`), transactions committed and aborted, the last commit's
+  // duration and the time the last restore (replay up to the committed positions) took.
+  struct Stream {
+    bool partitioned = false;
+    int64_t consumer_lag = -1;  // -1: not known yet
+    int partitions = 0;         // assigned now
+    uint64_t rebalances = 0;
+    uint64_t replayed = 0;
+    uint64_t commits = 0;
+    uint64_t aborts = 0;
+    double last_commit_ms = 0;
+    double restore_seconds = 0;
+  } stream;
   std::string input;
   bool completed = false;  // false when interrupted (signal, --events cut-off is still complete)
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,6 +15,22 @@ struct Record {
   uint64_t offset = 0;    // byte offset of the record's first byte in the source
   uint64_t line = 0;      // 1-based line number where the record starts
   bool oversize = false;  // longer than max_record_bytes: `text` holds only its first bytes
+  // Partitioned sources (Kafka): the record's partition (-1: none), a salt naming the
+  // partition's current state (the engine keys the partition's entities, ids and clock by it,
+  // so state restored afresh never meets state from before), and whether the record is only
+  // replayed to rebuild state (its decision was committed before: nothing is written for it).
+  int32_t partition = -1;
+  uint64_t salt = 0;
+  bool replay = false;
+};
+
+// A partition's position as committed with a run's outputs: the offset of the next record to
+// read. `topic` indexes the source's topic list.
+struct PartitionPosition {
+  uint32_t topic = 0;
+  int32_t partition = 0;
+  int64_t next_offset = 0;
+  bool operator==(const PartitionPosition&) const = default;
 };
 
 // How records are delimited in a byte stream.
@@ -25,6 +42,15 @@ enum class Framing : uint8_t {
 // Bytes readable after the end of every Record::text (zeros past the data), so decoders such
 // as simdjson may read ahead without copying.
 inline constexpr size_t kRecordPadding = 64;
+
+// What a partitioned source reports for metrics (read from any thread).
+struct SourceStats {
+  int64_t lag = -1;  // records between the read positions and the partitions' ends; -1: unknown
+  int partitions = 0;
+  uint64_t rebalances = 0;
+  uint64_t replayed = 0;       // records read again to rebuild state
+  double restore_seconds = 0;  // how long the last rebuild took
+};
 
 // RecordSource is an edge interface: anything that yields raw records (a file, stdin, the
 // generator, later a Kafka partition). One thread calls it; it is not thread-safe.
@@ -46,6 +72,25 @@ class RecordSource {
 
   // Names the input in messages and dead letters: a path, "stdin" or "generator:card-fraud".
   virtual const std::string& Name() const = 0;
+
+  // Partitioned sources only (Kafka). The positions to commit with the outputs of every
+  // record returned so far (partitions still replaying are left out: their committed position
+  // is already ahead).
+  virtual void Positions(std::vector<PartitionPosition>& out) const { out.clear(); }
+  // Called on the reading thread, inside Next(), when the records that follow no longer
+  // continue the ones before: partitions were revoked or assigned, or the source rewound.
+  // The engine drops what it has in flight and has not committed.
+  virtual void OnRewind(std::function<void()> handler) { (void)handler; }
+  // Restarts every partition from its last committed position (after an aborted
+  // transaction): state is rebuilt by replay, then decisions resume where the commit left off.
+  virtual void Rewind() {}
+  // Names the record's origin in dead letters (a partitioned source names the partition).
+  virtual const std::string& NameOf(const Record& r) const {
+    (void)r;
+    return Name();
+  }
+  // Thread-safe.
+  virtual SourceStats Stats() const { return {}; }
 };
 
 struct FileOptions {

@@ -1,0 +1,509 @@
+#include "vigil/kafka/kafka_client.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace vigil::kafka {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Sets a librdkafka property, naming it on failure (an unknown or malformed setting).
+void Set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value,
+         const char* where) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    throw std::invalid_argument(fmt::format("kafka.{}: {}: {}", where, name, err));
+  }
+}
+
+bool Has(const Properties& props, std::string_view name) {
+  return std::any_of(props.begin(), props.end(), [&](const auto& p) { return p.first == name; });
+}
+
+// A client configuration: Vigil's defaults, then the pipeline's and the environment's
+// settings (which win).
+rd_kafka_conf_t* MakeConf(const KafkaConfig& c, const Properties& defaults,
+                          const Properties& specific, const char* specific_where) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (!c.brokers.empty()) Set(conf, "bootstrap.servers", c.brokers, "brokers");
+  for (const auto& [k, v] : defaults) {
+    if (!Has(c.properties, k) && !Has(specific, k)) Set(conf, k, v, "defaults");
+  }
+  for (const auto& [k, v] : c.properties) Set(conf, k, v, "properties");
+  for (const auto& [k, v] : specific) Set(conf, k, v, specific_where);
+  return conf;
+}
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+void Warn(const std::string& text) { std::fprintf(stderr, "vigil: kafka: %s\n", text.c_str()); }
+
+}  // namespace
+
+// The C callbacks, with the signatures librdkafka wants.
+struct Callbacks {
+  static void Rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto* self = static_cast<KafkaSource*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->Assign(parts);
+    } else {
+      self->Revoke();
+    }
+  }
+  static void Delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<KafkaOutputs*>(opaque);
+    if (m->err && self->delivery_error_.empty()) {
+      self->delivery_error_ = fmt::format("delivery to {} failed: {}", rd_kafka_topic_name(m->rkt),
+                                          rd_kafka_err2str(m->err));
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+KafkaSource::KafkaSource(const KafkaConfig& config, const std::atomic<bool>* stop,
+                         int64_t idle_exit_us)
+    : config_(config), stop_(stop), idle_exit_us_(idle_exit_us) {
+  for (const auto& props : {config_.properties, config_.consumer_properties}) {
+    for (const auto& [k, v] : props) {
+      if (k == "partition.assignment.strategy" && Lower(v).find("cooperative") != std::string::npos)
+        throw std::invalid_argument(
+            "kafka: partition.assignment.strategy: cooperative rebalancing is not supported "
+            "yet; use range or roundrobin");
+      if (k == "enable.auto.commit" || k == "group.id")
+        throw std::invalid_argument(fmt::format(
+            "kafka: {} is set by Vigil (offsets are committed with the outputs); remove it", k));
+    }
+  }
+  rd_kafka_conf_t* conf = MakeConf(
+      config_,
+      {{"auto.offset.reset", "earliest"},
+       {"fetch.wait.max.ms", "20"},
+       {"isolation.level", config_.exactly_once ? "read_committed" : "read_uncommitted"}},
+      config_.consumer_properties, "consumer_properties");
+  Set(conf, "group.id", config_.group, "group");
+  Set(conf, "enable.auto.commit", "false", "defaults");
+  Set(conf, "enable.auto.offset.store", "false", "defaults");
+  rd_kafka_conf_set_rebalance_cb(conf, Callbacks::Rebalance);
+  rd_kafka_conf_set_opaque(conf, this);
+  char err[512];
+  rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!rk_) {
+    rd_kafka_conf_destroy(conf);
+    throw std::invalid_argument(fmt::format("kafka: cannot create the consumer: {}", err));
+  }
+  rd_kafka_poll_set_consumer(rk_);
+  rd_kafka_topic_partition_list_t* topics =
+      rd_kafka_topic_partition_list_new(static_cast<int>(config_.topics.size()));
+  for (const std::string& t : config_.topics) {
+    rd_kafka_topic_partition_list_add(topics, t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  const rd_kafka_resp_err_t e = rd_kafka_subscribe(rk_, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (e) {
+    rd_kafka_destroy(rk_);
+    throw std::runtime_error(fmt::format("kafka: cannot subscribe: {}", rd_kafka_err2str(e)));
+  }
+  name_ = "kafka:";
+  for (size_t i = 0; i < config_.topics.size(); ++i) name_ += (i ? "," : "") + config_.topics[i];
+  last_record_ = last_stats_ = Clock::now();
+}
+
+KafkaSource::~KafkaSource() {
+  Close();
+  rd_kafka_destroy(rk_);
+}
+
+void KafkaSource::Close() {
+  if (closed_) return;
+  closed_ = true;
+  on_rewind_ = nullptr;  // the engine has finished: nothing is in flight
+  rd_kafka_consumer_close(rk_);
+}
+
+size_t KafkaSource::SlotOf(const char* topic, int32_t partition) {
+  const auto t = static_cast<uint32_t>(
+      std::find(config_.topics.begin(), config_.topics.end(), topic) - config_.topics.begin());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].topic == t && slots_[i].partition == partition) return i;
+  }
+  Partition p;
+  p.topic = t;
+  p.partition = partition;
+  p.name = fmt::format("kafka:{}/{}", topic, partition);
+  slots_.push_back(std::move(p));
+  return slots_.size() - 1;
+}
+
+void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
+  if (on_rewind_) on_rewind_();
+  rewound_ = true;
+  // Where the group's last committed transaction left each partition (stable offsets only:
+  // with read_committed the broker waits for transactions still open on them).
+  rd_kafka_topic_partition_list_t* committed = rd_kafka_topic_partition_list_copy(parts);
+  for (int attempt = 0;; ++attempt) {
+    const rd_kafka_resp_err_t e = rd_kafka_committed(rk_, committed, 30000);
+    if (!e) break;
+    if (attempt == 20 || (stop_ && stop_->load())) {
+      rd_kafka_topic_partition_list_destroy(committed);
+      throw std::runtime_error(
+          fmt::format("kafka: cannot read the group's committed offsets: {}", rd_kafka_err2str(e)));
+    }
+    Warn(fmt::format("reading committed offsets: {}; retrying", rd_kafka_err2str(e)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  for (Partition& s : slots_) s.assigned = false;
+  restoring_ = false;
+  for (int i = 0; i < parts->cnt; ++i) {
+    rd_kafka_topic_partition_t& p = parts->elems[i];
+    Partition& s = slots_[SlotOf(p.topic, p.partition)];
+    s.assigned = true;
+    s.salt = Mix(++salt_counter_) | 1;
+    s.replay_until = std::max<int64_t>(committed->elems[i].offset, 0);
+    s.next = -1;
+    if (s.replay_until > 0) restoring_ = true;
+    p.offset = RD_KAFKA_OFFSET_BEGINNING;  // replay to rebuild the partition's state
+  }
+  rd_kafka_topic_partition_list_destroy(committed);
+  rd_kafka_assign(rk_, parts);
+  restore_start_ = last_record_ = Clock::now();
+  partitions_.store(parts->cnt);
+  rebalances_.fetch_add(1);
+}
+
+void KafkaSource::Revoke() {
+  if (on_rewind_) on_rewind_();
+  rewound_ = true;
+  for (Partition& s : slots_) s.assigned = false;
+  rd_kafka_assign(rk_, nullptr);
+  partitions_.store(0);
+}
+
+void KafkaSource::Rewind() {
+  rd_kafka_topic_partition_list_t* parts = nullptr;
+  if (rd_kafka_assignment(rk_, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  Assign(parts);  // the same partitions, afresh from their committed offsets
+  rd_kafka_topic_partition_list_destroy(parts);
+}
+
+bool KafkaSource::Next(std::vector<source::Record>& out, size_t max) {
+  out.clear();
+  buffer_.clear();
+  struct Span {
+    size_t at, len;
+  };
+  std::vector<Span> spans;  // where each record's text sits in buffer_
+  spans.reserve(max);
+  rewound_ = false;
+  while (out.size() < max) {
+    if (stop_ && stop_->load()) return !out.empty();
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, out.empty() ? 50 : 0);
+    if (rewound_) {  // a rebalance inside that poll: what came before it is dropped
+      out.clear();
+      spans.clear();
+      buffer_.clear();
+      rewound_ = false;
+    }
+    const auto now = Clock::now();
+    if (now - last_stats_ >= std::chrono::seconds(1)) UpdateStats();
+    if (!m) {
+      if (!out.empty()) break;
+      if (idle_exit_us_ > 0 && partitions_.load() > 0 && !restoring_ &&
+          now - last_record_ >= std::chrono::microseconds(idle_exit_us_)) {
+        return false;
+      }
+      continue;
+    }
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        Warn(rd_kafka_message_errstr(m));
+      }
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    const size_t slot = SlotOf(rd_kafka_topic_name(m->rkt), m->partition);
+    Partition& s = slots_[slot];
+    if (!s.assigned) {  // fetched before a revoke
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    last_record_ = now;
+    source::Record r;
+    r.partition = static_cast<int32_t>(slot);
+    r.salt = s.salt;
+    r.offset = static_cast<uint64_t>(m->offset);
+    r.line = static_cast<uint64_t>(m->offset);
+    r.replay = m->offset < s.replay_until;
+    s.next = m->offset + 1;
+    if (r.replay) {
+      replayed_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      ++read_;
+      if (restoring_) UpdateStats();  // may end the restore
+    }
+    const auto* payload = static_cast<const char*>(m->payload);
+    size_t len = m->payload ? m->len : 0;
+    // Lines framing: one event per message; a trailing newline is not part of it.
+    while (len > 0 && (payload[len - 1] == '\n' || payload[len - 1] == '\r')) --len;
+    r.oversize = len > (64u << 20);
+    spans.push_back({buffer_.size(), len});
+    buffer_.append(payload, len);
+    buffer_.append(source::kRecordPadding, '\0');
+    rd_kafka_message_destroy(m);
+    out.push_back(r);
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i].text = std::string_view(buffer_.data() + spans[i].at, spans[i].len);
+  }
+  return true;
+}
+
+void KafkaSource::UpdateStats() {
+  last_stats_ = Clock::now();
+  int64_t lag = 0;
+  bool known = false;
+  bool restoring = false;
+  for (Partition& s : slots_) {
+    if (!s.assigned) continue;
+    int64_t lo = 0, hi = 0;
+    const std::string& topic = config_.topics[s.topic];
+    if (rd_kafka_get_watermark_offsets(rk_, topic.c_str(), s.partition, &lo, &hi) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        hi >= 0) {
+      known = true;
+      lag += std::max<int64_t>(0, hi - std::max(s.next, lo));
+    }
+    if (restoring_ && s.next < s.replay_until) {
+      // Control records (transaction markers) take offsets too: the consumer's position is
+      // what says whether the replay has reached the committed offset.
+      rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+      rd_kafka_topic_partition_list_add(l, topic.c_str(), s.partition);
+      if (rd_kafka_position(rk_, l) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          l->elems[0].offset < s.replay_until) {
+        restoring = true;
+      }
+      rd_kafka_topic_partition_list_destroy(l);
+    }
+  }
+  if (known) lag_.store(lag);
+  if (restoring_ && !restoring) {
+    restoring_ = false;
+    restore_seconds_.store(std::chrono::duration<double>(Clock::now() - restore_start_).count());
+  }
+}
+
+void KafkaSource::Positions(std::vector<source::PartitionPosition>& out) const {
+  out.clear();
+  for (const Partition& s : slots_) {
+    if (s.assigned && s.next > s.replay_until) out.push_back({s.topic, s.partition, s.next});
+  }
+}
+
+const std::string& KafkaSource::NameOf(const source::Record& r) const {
+  return r.partition >= 0 && static_cast<size_t>(r.partition) < slots_.size()
+             ? slots_[static_cast<size_t>(r.partition)].name
+             : name_;
+}
+
+source::SourceStats KafkaSource::Stats() const {
+  source::SourceStats s;
+  s.lag = lag_.load();
+  s.partitions = partitions_.load();
+  s.rebalances = rebalances_.load();
+  s.replayed = replayed_.load();
+  s.restore_seconds = restore_seconds_.load();
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// Runs one transactional call, waiting out retriable errors (a broker restarting, a
+// coordinator moving). Returns false when the transaction must be aborted; throws on fatal
+// errors.
+template <typename F>
+bool TxnCall(const char* what, F&& call) {
+  Clock::time_point last_warning{};
+  for (;;) {
+    rd_kafka_error_t* e = call();
+    if (!e) return true;
+    const std::string msg = rd_kafka_error_string(e);
+    const bool fatal = rd_kafka_error_is_fatal(e);
+    const bool abort = rd_kafka_error_txn_requires_abort(e);
+    const bool retriable = rd_kafka_error_is_retriable(e);
+    rd_kafka_error_destroy(e);
+    if (fatal) throw std::runtime_error(fmt::format("kafka: {}: {} (fatal)", what, msg));
+    if (abort) {
+      Warn(fmt::format("{}: {}: aborting the transaction", what, msg));
+      return false;
+    }
+    if (!retriable) throw std::runtime_error(fmt::format("kafka: {}: {}", what, msg));
+    if (Clock::now() - last_warning > std::chrono::seconds(5)) {
+      Warn(fmt::format("{}: {}; waiting for the cluster", what, msg));
+      last_warning = Clock::now();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+rd_kafka_topic_partition_list_t* OffsetList(const std::vector<std::string>& topics,
+                                            const std::vector<source::PartitionPosition>& ps) {
+  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(static_cast<int>(ps.size()));
+  for (const auto& p : ps) {
+    rd_kafka_topic_partition_list_add(l, topics[p.topic].c_str(), p.partition)->offset =
+        p.next_offset;
+  }
+  return l;
+}
+
+}  // namespace
+
+KafkaOutputs::KafkaOutputs(const KafkaConfig& config, const KafkaSource& source)
+    : config_(config), source_(source) {
+  Properties defaults = {{"linger.ms", "5"}, {"enable.idempotence", "true"}};
+  if (config_.exactly_once) {
+    defaults.emplace_back("transaction.timeout.ms", "10000");
+  }
+  rd_kafka_conf_t* conf =
+      MakeConf(config_, defaults, config_.producer_properties, "producer_properties");
+  if (config_.exactly_once) {
+    Set(conf, "transactional.id", config_.group + "-" + config_.instance, "instance");
+  }
+  rd_kafka_conf_set_dr_msg_cb(conf, Callbacks::Delivery);
+  rd_kafka_conf_set_opaque(conf, this);
+  char err[512];
+  rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!rk_) {
+    rd_kafka_conf_destroy(conf);
+    throw std::invalid_argument(fmt::format("kafka: cannot create the producer: {}", err));
+  }
+  for (const std::string* t : {&config_.decisions_topic, &config_.alerts_topic,
+                               &config_.dead_letters_topic, &config_.late_topic}) {
+    topics_.push_back(t->empty() ? nullptr : rd_kafka_topic_new(rk_, t->c_str(), nullptr));
+  }
+  if (config_.exactly_once) {
+    // Fences any earlier producer with this transactional.id (a crashed predecessor): its
+    // open transaction is aborted before this one starts.
+    if (!TxnCall("init_transactions", [&] { return rd_kafka_init_transactions(rk_, 30000); })) {
+      throw std::runtime_error("kafka: init_transactions asked for an abort");
+    }
+  }
+}
+
+KafkaOutputs::~KafkaOutputs() {
+  if (in_txn_) {
+    if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_, 10000)) rd_kafka_error_destroy(e);
+  }
+  rd_kafka_flush(rk_, 10000);
+  for (rd_kafka_topic_t* t : topics_) {
+    if (t) rd_kafka_topic_destroy(t);
+  }
+  rd_kafka_destroy(rk_);
+}
+
+void KafkaOutputs::Begin() {
+  if (in_txn_ || !config_.exactly_once) return;
+  if (rd_kafka_error_t* e = rd_kafka_begin_transaction(rk_)) {
+    const std::string msg = rd_kafka_error_string(e);
+    rd_kafka_error_destroy(e);
+    throw std::runtime_error(fmt::format("kafka: begin_transaction: {}", msg));
+  }
+  in_txn_ = true;
+}
+
+void KafkaOutputs::Send(Stream stream, std::string_view key, std::string_view line) {
+  rd_kafka_topic_t* t = topics_[static_cast<size_t>(stream)];
+  if (!t) return;
+  Begin();
+  for (;;) {
+    if (rd_kafka_produce(t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                         const_cast<char*>(line.data()), line.size(),
+                         key.empty() ? nullptr : key.data(), key.size(), nullptr) == 0) {
+      break;
+    }
+    const rd_kafka_resp_err_t e = rd_kafka_last_error();
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      throw std::runtime_error(
+          fmt::format("kafka: producing to {}: {}", rd_kafka_topic_name(t), rd_kafka_err2str(e)));
+    }
+    rd_kafka_poll(rk_, 10);  // the queue is full: wait for deliveries
+  }
+  if (++unpolled_ >= 1024) {
+    unpolled_ = 0;
+    rd_kafka_poll(rk_, 0);
+  }
+}
+
+bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& positions) {
+  const auto t0 = Clock::now();
+  rd_kafka_topic_partition_list_t* offsets = OffsetList(source_.Topics(), positions);
+  bool ok = true;
+  if (config_.exactly_once) {
+    Begin();  // offsets may move with nothing sent (duplicates only)
+    if (offsets->cnt > 0) {
+      ok = TxnCall("send_offsets_to_transaction", [&] {
+        rd_kafka_consumer_group_metadata_t* md =
+            rd_kafka_consumer_group_metadata(source_.Consumer());
+        rd_kafka_error_t* e = rd_kafka_send_offsets_to_transaction(rk_, offsets, md, 30000);
+        rd_kafka_consumer_group_metadata_destroy(md);
+        return e;
+      });
+    }
+    if (ok) ok = TxnCall("commit_transaction", [&] { return rd_kafka_commit_transaction(rk_, 30000); });
+    if (ok) {
+      in_txn_ = false;
+      commits_.fetch_add(1);
+    } else {
+      Abort();
+    }
+  } else {
+    while (rd_kafka_flush(rk_, 1000) == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+      Warn("waiting for outputs to be delivered");
+    }
+    if (!delivery_error_.empty()) {
+      rd_kafka_topic_partition_list_destroy(offsets);
+      throw std::runtime_error("kafka: " + delivery_error_);
+    }
+    if (offsets->cnt > 0) {
+      const rd_kafka_resp_err_t e = rd_kafka_commit(source_.Consumer(), offsets, 0);
+      if (e) Warn(fmt::format("committing offsets: {}", rd_kafka_err2str(e)));
+    }
+    commits_.fetch_add(1);
+  }
+  rd_kafka_topic_partition_list_destroy(offsets);
+  delivery_error_.clear();
+  last_commit_ms_.store(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  return ok;
+}
+
+void KafkaOutputs::Abort() {
+  if (!config_.exactly_once || !in_txn_) return;
+  TxnCall("abort_transaction", [&] { return rd_kafka_abort_transaction(rk_, 30000); });
+  in_txn_ = false;
+  delivery_error_.clear();
+  aborts_.fetch_add(1);
+}
+
+}  // namespace vigil::kafka

@@ -1,0 +1,140 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vigil/engine/engine.h"
+#include "vigil/kafka/kafka_config.h"
+#include "vigil/source/record_source.h"
+
+// librdkafka's handles, kept out of the rest of the code base.
+struct rd_kafka_s;
+struct rd_kafka_topic_s;
+struct rd_kafka_topic_partition_list_s;
+
+namespace vigil::kafka {
+
+struct Callbacks;
+
+// KafkaSource reads events from the configured topics as a member of the consumer group.
+//
+// State follows the partitions. A partition's state (its entities, dedup ids and event clock)
+// is keyed by a salt that changes whenever the partition is (re)assigned or rewound, and is
+// rebuilt by replay: the partition is read from its beginning, records before the group's
+// committed offset are marked `replay` (they rebuild state; their decisions were committed
+// before) and decisions resume at the committed offset. So after a crash, a restart or a
+// rebalance every partition's features equal an uninterrupted run's, and nothing committed is
+// decided twice. The cost is a read of the retained history per assignment (see
+// docs/kafka.md: snapshots that shorten it are not built yet).
+//
+// Records read with isolation.level=read_committed when exactly once is on. One thread (the
+// engine's router) calls Next; Stats is thread-safe.
+class KafkaSource final : public source::RecordSource {
+ public:
+  // Connects and subscribes; partitions arrive with the first Next. `idle_exit_us` > 0: Next
+  // reports the end of input once no record has arrived for that long after the restore
+  // (tests and benchmarks); 0: runs until `stop`. Throws std::invalid_argument for a bad
+  // librdkafka setting, naming it.
+  KafkaSource(const KafkaConfig& config, const std::atomic<bool>* stop, int64_t idle_exit_us);
+  ~KafkaSource() override;
+  KafkaSource(const KafkaSource&) = delete;
+  KafkaSource& operator=(const KafkaSource&) = delete;
+
+  bool Next(std::vector<source::Record>& out, size_t max) override;
+  uint64_t Position() const override { return 0; }
+  uint64_t LinesRead() const override { return read_; }
+  const std::string& Name() const override { return name_; }
+  void Positions(std::vector<source::PartitionPosition>& out) const override;
+  void OnRewind(std::function<void()> handler) override { on_rewind_ = std::move(handler); }
+  void Rewind() override;
+  const std::string& NameOf(const source::Record& r) const override;
+  source::SourceStats Stats() const override;
+
+  const std::vector<std::string>& Topics() const { return config_.topics; }
+  // For the producer's transactions (thread-safe in librdkafka).
+  rd_kafka_s* Consumer() const { return rk_; }
+  // Leaves the group (partitions go to the other members at once).
+  void Close();
+
+ private:
+  struct Partition {
+    uint32_t topic = 0;
+    int32_t partition = 0;
+    std::string name;  // "topic/partition" for dead letters
+    bool assigned = false;
+    uint64_t salt = 0;
+    int64_t replay_until = 0;  // records before this offset only rebuild state
+    int64_t next = -1;         // offset after the last record returned; -1: none yet
+  };
+  friend struct Callbacks;
+  void Assign(rd_kafka_topic_partition_list_s* parts);
+  void Revoke();
+  size_t SlotOf(const char* topic, int32_t partition);
+  void UpdateStats();
+
+  KafkaConfig config_;
+  const std::atomic<bool>* stop_;
+  int64_t idle_exit_us_;
+  rd_kafka_s* rk_ = nullptr;
+  std::string name_;
+  std::vector<Partition> slots_;
+  std::function<void()> on_rewind_;
+  bool rewound_ = false;  // set by the rebalance callback during a poll
+  std::string buffer_;    // this batch's payloads, each followed by padding
+  uint64_t read_ = 0;
+  uint64_t salt_counter_ = 0;
+  std::chrono::steady_clock::time_point last_record_;
+  std::chrono::steady_clock::time_point last_stats_;
+  std::chrono::steady_clock::time_point restore_start_;
+  bool restoring_ = false;
+  bool closed_ = false;
+
+  std::atomic<int64_t> lag_{-1};
+  std::atomic<int> partitions_{0};
+  std::atomic<uint64_t> rebalances_{0};
+  std::atomic<uint64_t> replayed_{0};
+  std::atomic<double> restore_seconds_{0};
+};
+
+// KafkaOutputs writes decisions, alerts, dead letters and late events to topics. With exactly
+// once, a transactional producer (transactional.id GROUP-INSTANCE) sends them and commits the
+// consumed offsets in the same transaction, so consumers reading with read_committed see each
+// input event's decision once, across crashes. Without, an idempotent producer flushes and
+// the consumer commits the offsets after (at least once).
+class KafkaOutputs final : public engine::TransactionalOutputs {
+ public:
+  KafkaOutputs(const KafkaConfig& config, const KafkaSource& source);
+  ~KafkaOutputs() override;
+  KafkaOutputs(const KafkaOutputs&) = delete;
+  KafkaOutputs& operator=(const KafkaOutputs&) = delete;
+
+  void Send(Stream stream, std::string_view key, std::string_view line) override;
+  bool Commit(const std::vector<source::PartitionPosition>& positions) override;
+  void Abort() override;
+  double LastCommitMs() const override { return last_commit_ms_.load(); }
+  uint64_t Commits() const override { return commits_.load(); }
+  uint64_t Aborts() const override { return aborts_.load(); }
+
+ private:
+  friend struct Callbacks;
+  void Begin();
+
+  KafkaConfig config_;
+  const KafkaSource& source_;
+  rd_kafka_s* rk_ = nullptr;
+  std::vector<rd_kafka_topic_s*> topics_;  // by Stream; null: not written
+  bool in_txn_ = false;
+  uint64_t unpolled_ = 0;
+  std::string delivery_error_;  // first failed delivery since the last commit
+  std::atomic<double> last_commit_ms_{0};
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> aborts_{0};
+};
+
+}  // namespace vigil::kafka

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "vigil/config/pipeline.h"
+
+namespace vigil::kafka {
+
+using Properties = std::vector<std::pair<std::string, std::string>>;
+
+// The pipeline's `kafka:` section: where a run reads from and writes to when it runs on a
+// cluster instead of a file.
+struct KafkaConfig {
+  std::string brokers;  // bootstrap.servers
+  std::string group;    // consumer group: processes with the same group share the partitions
+  std::vector<std::string> topics;
+  std::string decisions_topic;
+  std::string alerts_topic;        // optional: alerts also go here
+  std::string dead_letters_topic;
+  std::string late_topic;          // optional: late events go to the dead-letter topic
+  bool exactly_once = true;        // Kafka transactions; false: at least once
+  int64_t commit_interval_us = 100'000;
+  // Names this process among the group's (its transactional.id is GROUP-INSTANCE): a
+  // restarted process with the same instance fences its predecessor at once. Give each
+  // process of a group its own.
+  std::string instance = "0";
+  Properties properties;           // librdkafka settings for both clients
+  Properties consumer_properties;  // ... for the consumer only
+  Properties producer_properties;  // ... for the producer only
+};
+
+// Reads the pipeline's `kafka:` section (nullopt when it has none), then the environment:
+// VIGIL_KAFKA_BROKERS replaces `brokers`, and VIGIL_KAFKA_<NAME> sets the librdkafka property
+// <name> with '_' read as '.' (VIGIL_KAFKA_SASL_PASSWORD=... sets sasl.password), so secrets
+// stay out of pipeline files. Throws config::ConfigError with file:line for a bad section.
+std::optional<KafkaConfig> LoadKafkaConfig(const config::Pipeline& pipeline);
+
+// The properties the environment sets (see LoadKafkaConfig), from `environ`.
+Properties PropertiesFromEnvironment();
+
+}  // namespace vigil::kafka
