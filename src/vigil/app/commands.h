@@ -32,9 +32,9 @@ struct RunArgs {
   bool emit_features = false;  // --emit-features: decisions carry the feature values
   int progress = -1;           // -1: when stderr is a terminal; 0 never; 1 always
   // Kafka (the pipeline's kafka: section, used when there is no --input).
-  std::string brokers;          // --brokers HOST:PORT,... (overrides kafka.brokers)
-  std::string instance;         // --instance NAME (overrides kafka.instance)
-  std::string exit_when_idle;   // --exit-when-idle 5s: stop once no record came for so long
+  std::string brokers;         // --brokers HOST:PORT,... (overrides kafka.brokers)
+  std::string instance;        // --instance NAME (overrides kafka.instance)
+  std::string exit_when_idle;  // --exit-when-idle 5s: stop once no record came for so long
 };
 
 struct GenerateArgs {

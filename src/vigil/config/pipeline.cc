@@ -195,10 +195,10 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
     r.Throw();
   }
   // Sections that later stages own are accepted here and parsed by them.
-  r.AllowKeys(root, "",
-              {"name", "description", "input", "event", "dedup", "lateness", "outputs", "engine",
-               "checkpoint", "privacy", "entities", "features", "lists", "rules", "rules_file",
-               "model", "decision", "alerts", "api", "kafka"});
+  r.AllowKeys(root, "", {"name",     "description", "input",  "event",      "dedup",
+                         "lateness", "outputs",     "engine", "checkpoint", "privacy",
+                         "entities", "features",    "lists",  "rules",      "rules_file",
+                         "model",    "decision",    "alerts", "api",        "kafka"});
   r.String(root, "name", "", p.name, true);
   r.String(root, "description", "", p.description, false);
   if (const YAML::Node in = root["input"]; in && in.IsMap()) {

@@ -538,8 +538,7 @@ struct Engine::Impl {
   // and the hashes of its entity keys (salted by its partition's state, if any).
   void Accept(Batch& b, Event& scratch, uint64_t salt = 0) {
     const size_t i = b.n++;
-    b.owner[i] =
-        static_cast<uint16_t>((scratch.key_hash ^ salt) % static_cast<uint64_t>(workers));
+    b.owner[i] = static_cast<uint16_t>((scratch.key_hash ^ salt) % static_cast<uint64_t>(workers));
     std::fill_n(b.feats.begin() + static_cast<std::ptrdiff_t>(i * feature_count), feature_count,
                 std::numeric_limits<double>::quiet_NaN());
     for (size_t en = 0; en < entity_count; ++en) {
@@ -840,9 +839,9 @@ struct Engine::Impl {
     uint64_t accept_epoch = 0;
     Clock::time_point last_commit = start;
     const auto commit_every = std::chrono::microseconds(options.commit_interval_us);
-    const auto wait = txn ? std::min<std::chrono::microseconds>(commit_every,
-                                                                std::chrono::milliseconds(100))
-                          : std::chrono::milliseconds(100);
+    const auto wait =
+        txn ? std::min<std::chrono::microseconds>(commit_every, std::chrono::milliseconds(100))
+            : std::chrono::milliseconds(100);
     auto commit_txn = [&] {
       last_commit = Clock::now();
       if (!sent) return;

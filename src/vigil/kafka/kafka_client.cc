@@ -96,12 +96,12 @@ KafkaSource::KafkaSource(const KafkaConfig& config, const std::atomic<bool>* sto
             "kafka: {} is set by Vigil (offsets are committed with the outputs); remove it", k));
     }
   }
-  rd_kafka_conf_t* conf = MakeConf(
-      config_,
-      {{"auto.offset.reset", "earliest"},
-       {"fetch.wait.max.ms", "20"},
-       {"isolation.level", config_.exactly_once ? "read_committed" : "read_uncommitted"}},
-      config_.consumer_properties, "consumer_properties");
+  rd_kafka_conf_t* conf =
+      MakeConf(config_,
+               {{"auto.offset.reset", "earliest"},
+                {"fetch.wait.max.ms", "20"},
+                {"isolation.level", config_.exactly_once ? "read_committed" : "read_uncommitted"}},
+               config_.consumer_properties, "consumer_properties");
   Set(conf, "group.id", config_.group, "group");
   Set(conf, "enable.auto.commit", "false", "defaults");
   Set(conf, "enable.auto.offset.store", "false", "defaults");
@@ -370,7 +370,8 @@ bool TxnCall(const char* what, F&& call) {
 
 rd_kafka_topic_partition_list_t* OffsetList(const std::vector<std::string>& topics,
                                             const std::vector<source::PartitionPosition>& ps) {
-  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(static_cast<int>(ps.size()));
+  rd_kafka_topic_partition_list_t* l =
+      rd_kafka_topic_partition_list_new(static_cast<int>(ps.size()));
   for (const auto& p : ps) {
     rd_kafka_topic_partition_list_add(l, topics[p.topic].c_str(), p.partition)->offset =
         p.next_offset;
@@ -471,7 +472,8 @@ bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& position
         return e;
       });
     }
-    if (ok) ok = TxnCall("commit_transaction", [&] { return rd_kafka_commit_transaction(rk_, 30000); });
+    if (ok)
+      ok = TxnCall("commit_transaction", [&] { return rd_kafka_commit_transaction(rk_, 30000); });
     if (ok) {
       in_txn_ = false;
       commits_.fetch_add(1);

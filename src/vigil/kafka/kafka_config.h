@@ -19,10 +19,10 @@ struct KafkaConfig {
   std::string group;    // consumer group: processes with the same group share the partitions
   std::vector<std::string> topics;
   std::string decisions_topic;
-  std::string alerts_topic;        // optional: alerts also go here
+  std::string alerts_topic;  // optional: alerts also go here
   std::string dead_letters_topic;
-  std::string late_topic;          // optional: late events go to the dead-letter topic
-  bool exactly_once = true;        // Kafka transactions; false: at least once
+  std::string late_topic;    // optional: late events go to the dead-letter topic
+  bool exactly_once = true;  // Kafka transactions; false: at least once
   int64_t commit_interval_us = 100'000;
   // Names this process among the group's (its transactional.id is GROUP-INSTANCE): a
   // restarted process with the same instance fences its predecessor at once. Give each

@@ -56,7 +56,8 @@ TEST(KafkaConfig, ReadsTheSection) {
   EXPECT_EQ(c->instance, "east-1");
   EXPECT_TRUE(c->exactly_once);
   ASSERT_GE(c->properties.size(), 2u);
-  EXPECT_EQ(c->properties[0], (std::pair<std::string, std::string>{"security.protocol", "plaintext"}));
+  EXPECT_EQ(c->properties[0],
+            (std::pair<std::string, std::string>{"security.protocol", "plaintext"}));
   EXPECT_EQ(c->producer_properties.size(), 1u);
 }
 
