@@ -123,6 +123,7 @@ struct WaitReadyArgs {
   std::string bootstrap;
   double timeout = 30;
   int brokers = 1;
+  std::string cluster_id;
 };
 
 int WaitReady(const WaitReadyArgs& args) {
@@ -140,12 +141,24 @@ int WaitReady(const WaitReadyArgs& args) {
         rd_kafka_metadata(rk.get(), 0, nullptr, &md, std::max(RemainingMs(deadline, 1000), 100));
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       Metadata owned{md};
+      if (md->broker_cnt >= args.brokers && !args.cluster_id.empty()) {
+        // Another broker on the same address would answer too; only ours has this id.
+        char* raw = rd_kafka_clusterid(rk.get(), std::max(RemainingMs(deadline, 1000), 100));
+        const std::string id = raw != nullptr ? raw : "unknown";
+        if (raw != nullptr) rd_kafka_mem_free(rk.get(), raw);
+        if (id != args.cluster_id) {
+          last = fmt::format("cluster id {}, not {}", id, args.cluster_id);
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        }
+      }
       if (md->broker_cnt >= args.brokers) {
         fmt::print(stderr, "kafka-tool: {} ready ({} broker{})\n", args.bootstrap, md->broker_cnt,
                    md->broker_cnt == 1 ? "" : "s");
         return 0;
       }
       last = fmt::format("{} of {} brokers up", md->broker_cnt, args.brokers);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     } else {
       last = rd_kafka_err2str(err);
     }
@@ -621,6 +634,8 @@ int main(int argc, char** argv) {
   ready_cmd->add_option("--timeout", ready.timeout, "Give up after S seconds")->default_val(30);
   ready_cmd->add_option("--brokers", ready.brokers, "Wait until this many brokers are listed")
       ->default_val(1);
+  ready_cmd->add_option("--cluster-id", ready.cluster_id,
+                        "Only a broker of this cluster counts (another may hold the address)");
 
   CreateTopicArgs create;
   CLI::App* create_cmd = app.add_subcommand(
