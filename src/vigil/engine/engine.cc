@@ -621,7 +621,11 @@ struct Engine::Impl {
           }
         }
         for (size_t i = 0; i < b->n; ++i) newest = std::max(newest, b->events[i].time_us);
-        fe->EvictIdle(newest, 64);
+        // Idle entities are swept by the watermark, not the newest time: every event still to
+        // be accepted is at least as new as it, so an entity swept now would have been reset
+        // by its next event anyway, and features do not depend on how inputs (or partitions)
+        // interleave. (The newest time runs ahead of a partition that lags the others.)
+        if (b->watermark != INT64_MIN) fe->EvictIdle(b->watermark, 64);
         b->entity_count[static_cast<size_t>(me)] = fe->EntityCount();
         b->state_bytes[static_cast<size_t>(me)] = fe->StateBytes();
         if (b->checkpoint != 0) {

@@ -38,14 +38,14 @@ void ReadProperties(config_internal::Reader& r, const YAML::Node& map, const cha
 
 Properties PropertiesFromEnvironment() {
   Properties out;
-  constexpr std::string_view kPrefix = "VIGIL_KAFKA_";
+  constexpr std::string_view kPrefix = "VIGIL_RDKAFKA_";
   for (char** e = environ; e && *e; ++e) {
     const std::string_view entry(*e);
     if (!entry.starts_with(kPrefix)) continue;
     const size_t eq = entry.find('=');
     if (eq == std::string_view::npos) continue;
     std::string name(entry.substr(kPrefix.size(), eq - kPrefix.size()));
-    if (name == "BROKERS" || name.empty()) continue;
+    if (name.empty()) continue;
     for (char& c : name) c = c == '_' ? '.' : static_cast<char>(std::tolower(c));
     out.emplace_back(std::move(name), std::string(entry.substr(eq + 1)));
   }

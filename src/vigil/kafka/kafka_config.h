@@ -34,8 +34,8 @@ struct KafkaConfig {
 };
 
 // Reads the pipeline's `kafka:` section (nullopt when it has none), then the environment:
-// VIGIL_KAFKA_BROKERS replaces `brokers`, and VIGIL_KAFKA_<NAME> sets the librdkafka property
-// <name> with '_' read as '.' (VIGIL_KAFKA_SASL_PASSWORD=... sets sasl.password), so secrets
+// VIGIL_KAFKA_BROKERS replaces `brokers`, and VIGIL_RDKAFKA_<NAME> sets the librdkafka property
+// <name> with '_' read as '.' (VIGIL_RDKAFKA_SASL_PASSWORD=... sets sasl.password), so secrets
 // stay out of pipeline files. Throws config::ConfigError with file:line for a bad section.
 std::optional<KafkaConfig> LoadKafkaConfig(const config::Pipeline& pipeline);
 

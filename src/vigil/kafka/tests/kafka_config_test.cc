@@ -85,7 +85,7 @@ TEST(KafkaConfig, TopicsAndGroupAreRequired) {
 
 TEST(KafkaConfig, EnvironmentSetsBrokersAndSecrets) {
   ::setenv("VIGIL_KAFKA_BROKERS", "10.0.0.1:9093", 1);
-  ::setenv("VIGIL_KAFKA_SASL_PASSWORD", "s3cret", 1);
+  ::setenv("VIGIL_RDKAFKA_SASL_PASSWORD", "s3cret", 1);
   const auto c = LoadKafkaConfig(Load(R"(kafka:
   brokers: 127.0.0.1:9092
   group: g
@@ -93,7 +93,7 @@ TEST(KafkaConfig, EnvironmentSetsBrokersAndSecrets) {
   outputs: {decisions: d, dead_letters: dl}
 )"));
   ::unsetenv("VIGIL_KAFKA_BROKERS");
-  ::unsetenv("VIGIL_KAFKA_SASL_PASSWORD");
+  ::unsetenv("VIGIL_RDKAFKA_SASL_PASSWORD");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->brokers, "10.0.0.1:9093");
   EXPECT_EQ(c->topics, std::vector<std::string>{"t"});
