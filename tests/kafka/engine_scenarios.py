@@ -75,7 +75,7 @@ class Cluster:
     def pipeline(self, name, topics, decisions, dead, alerts=None, session_ms=6000):
         """The card-fraud example with a kafka: section for this scenario."""
         with open(PIPELINE) as f:
-            text = f.read()
+            text = f.read().split("\nkafka:")[0]  # the example's own kafka: section is replaced
         outputs = f"{{decisions: {decisions}, dead_letters: {dead}" + (f", alerts: {alerts}}}" if alerts else "}")
         text += (f"\nkafka:\n  group: {name}-{self.suffix}\n  topics: [{', '.join(topics)}]\n"
                  f"  outputs: {outputs}\n  commit_interval: 100ms\n"
