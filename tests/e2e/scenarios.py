@@ -625,6 +625,29 @@ def scenario_train_then_score(vigil, tmp):
               f"eval's {side} figures differ from the live run's {live}: {ev[side]}")
     first = json.loads(read(os.path.join(tmp, "rules+model", "decisions.jsonl")).splitlines()[0])
     check(0 <= first["model_score"] <= 1, f"no model score: {first}")
+    # Alerts whose model score reached explain_at name their top TreeSHAP drivers, columns of
+    # the model, in the model reason and the narrative; approvals never pay for it.
+    explained, example = 0, None
+    for line in read(os.path.join(tmp, "rules+model", "decisions.jsonl")).splitlines():
+        d = json.loads(line)
+        reason = next((r for r in d["reasons"] if r["code"] == "model"), None)
+        has_drivers = reason is not None and "; top drivers: " in reason["detail"]
+        if d["outcome"] == "approve" or reason is None:
+            check(not has_drivers, f"explained without an alert from the model: {d}")
+            continue
+        check(has_drivers, f"an alert's model reason names no drivers: {d}")
+        drivers = reason["detail"].split("; top drivers: ")[1].split(", ")
+        names = [x.split("=")[0] for x in drivers]
+        check(1 <= len(names) <= 3 and all(n in meta["features"] for n in names) and
+              all(x.split("=")[1][0] in "+-" for x in drivers), f"drivers {drivers}: {d}")
+        check("Model score " in d.get("narrative", "") and
+              f"(top drivers: {names[0]} " in d["narrative"], f"narrative: {d}")
+        explained += 1
+        example = example or d
+    check(explained > 50, f"only {explained} alerts explained")
+    print(f"{explained} alerts explained, e.g. reason: "
+          f"{next(r for r in example['reasons'] if r['code'] == 'model')['detail']}; "
+          f"narrative: {example['narrative']}")
     (p_rules, r_rules), (p_both, r_both) = quality["rules"], quality["rules+model"]
     check(r_both >= r_rules + 0.2 and p_both >= 0.7,
           f"the model must add recall at a fair precision: {quality}")

@@ -17,7 +17,8 @@ namespace vigil::app {
 
 namespace {
 
-// The model stage (if any), then the rules stage, which applies the decision policy.
+// The model stage (if any), then the rules stage, which applies the decision policy, then
+// the model's explainer (top drivers of alerts).
 class DecisionStages final : public decide::StageFactory {
  public:
   DecisionStages(rules::RuleBook& book, std::shared_ptr<const model::ModelConfig> model,
@@ -25,8 +26,14 @@ class DecisionStages final : public decide::StageFactory {
       : book_(book), model_(std::move(model)), extra_(std::move(extra)) {}
   std::vector<std::unique_ptr<decide::Stage>> MakeStages(int worker) override {
     std::vector<std::unique_ptr<decide::Stage>> stages;
-    if (model_) stages.push_back(std::make_unique<model::ModelStage>(model_));
+    std::unique_ptr<decide::Stage> explain;  // after the policy: top drivers on alerts
+    if (model_) {
+      auto model = std::make_unique<model::ModelStage>(model_);
+      explain = model->MakeExplainer();
+      stages.push_back(std::move(model));
+    }
     stages.push_back(std::make_unique<rules::RuleStage>());
+    if (explain) stages.push_back(std::move(explain));
     if (extra_) stages.push_back(extra_(worker));
     return stages;
   }

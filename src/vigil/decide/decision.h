@@ -69,6 +69,8 @@ struct Decision {
     return r;
   }
   std::span<const Reason> reasons() const { return {reasons_.data(), reason_count_}; }
+  // For a later stage that adds to an earlier stage's reason (the model's top drivers).
+  std::span<Reason> mutable_reasons() { return {reasons_.data(), reason_count_}; }
   // Review and block decisions are alerts.
   bool IsAlert() const { return outcome != Outcome::kApprove; }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -77,10 +79,85 @@ std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipel
   return cfg;
 }
 
+size_t TopDrivers(std::span<const float> contributions, size_t k, Driver* out) {
+  size_t n = 0;
+  // Ranks a before b: positive before negative, then by magnitude; column order on ties.
+  auto before = [](const Driver& a, const Driver& b) {
+    if ((a.value > 0) != (b.value > 0)) return a.value > 0;
+    if (std::fabs(a.value) != std::fabs(b.value)) return std::fabs(a.value) > std::fabs(b.value);
+    return a.column < b.column;
+  };
+  for (size_t c = 0; c < contributions.size(); ++c) {
+    const Driver d{c, contributions[c]};
+    if (!(std::fabs(d.value) > 0)) continue;  // zero or NaN: drives nothing
+    if (n < k) {
+      out[n++] = d;
+    } else if (n > 0 && before(d, out[n - 1])) {
+      out[n - 1] = d;
+    } else {
+      continue;
+    }
+    for (size_t i = n - 1; i > 0 && before(out[i], out[i - 1]); --i) std::swap(out[i], out[i - 1]);
+  }
+  return n;
+}
+
+namespace {
+
+// The explainer: ModelStage::Explain after the rules stage has set the outcome.
+class ExplainStage final : public decide::Stage {
+ public:
+  explicit ExplainStage(ModelStage& model) : model_(model) {}
+  std::string_view Name() const override { return "model_explain"; }
+  void Process(const Event& event, std::span<const double> features,
+               decide::Decision& decision) override {
+    model_.Explain(event, features, decision);
+  }
+
+ private:
+  ModelStage& model_;
+};
+
+}  // namespace
+
 ModelStage::ModelStage(std::shared_ptr<const ModelConfig> config)
     : config_(std::move(config)),
       scorer_(config_->model.json, Engine::kNative),
-      row_(config_->columns.size()) {}
+      row_(config_->columns.size()),
+      contributions_(config_->columns.size() + 1) {}
+
+std::unique_ptr<decide::Stage> ModelStage::MakeExplainer() {
+  return std::make_unique<ExplainStage>(*this);
+}
+
+void ModelStage::Explain(const Event& event, std::span<const double> features,
+                         decide::Decision& d) {
+  if (!d.IsAlert() || !(d.model_score >= config_->explain_at)) return;
+  FillRow(config_->columns, event, features, row_);  // as scored (cheap; alerts only)
+  if (!scorer_.Contributions(row_.data(), row_.size(), contributions_.data()).ok()) return;
+  Driver top[kTopDrivers];
+  const size_t n = TopDrivers({contributions_.data(), row_.size()}, kTopDrivers, top);
+  if (n == 0) return;
+  for (decide::Reason& r : d.mutable_reasons()) {
+    if (r.code != "model") continue;
+    r.detail += "; top drivers: ";
+    for (size_t i = 0; i < n; ++i) {
+      if (i) r.detail += ", ";
+      fmt::format_to(std::back_inserter(r.detail), "{}={:+.2f}",
+                     config_->columns[top[i].column].name, top[i].value);
+    }
+    break;
+  }
+  if (!d.narrative.empty()) d.narrative += ' ';
+  fmt::format_to(std::back_inserter(d.narrative),
+                 "Model score {:.2f} (top drivers: ", d.model_score);
+  for (size_t i = 0; i < n; ++i) {
+    if (i) d.narrative += ", ";
+    fmt::format_to(std::back_inserter(d.narrative), "{} {:+.2f}",
+                   config_->columns[top[i].column].name, top[i].value);
+  }
+  d.narrative += ").";
+}
 
 void ModelStage::Process(const Event& event, std::span<const double> features,
                          decide::Decision& d) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,19 @@ struct ModelConfig {
   std::vector<Column> columns;
   double weight = 100;      // the decision score gains weight x probability
   double explain_at = 0.5;  // from this probability on, the decision carries a "model" reason
+                            // (and an alert its top drivers)
 };
+
+// One column's TreeSHAP contribution to a score (log-odds).
+struct Driver {
+  size_t column = 0;
+  float value = 0;
+};
+// The `k` drivers an analyst reads first, from per-column contributions (bias excluded):
+// those pushing toward the positive class, largest first, then those pushing away, largest
+// magnitude first; zeros never. Writes up to k into `out`, returns how many.
+size_t TopDrivers(std::span<const float> contributions, size_t k, Driver* out);
+inline constexpr size_t kTopDrivers = 3;
 
 // Reads `model: {path, weight, explain_at}` (path relative to the pipeline file), loads the
 // model and checks its features against the pipeline's (config::ConfigError with the place
@@ -51,6 +64,13 @@ std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipel
 // allocation per event), the probability on the decision (`model_score`) and weight x
 // probability added to its score, before the rules stage applies the policy. One per worker,
 // used by its thread only.
+//
+// Its explainer (MakeExplainer) runs after the rules stage, once the outcome is known: for an
+// alert (review or block) whose model score reached explain_at, it computes the row's
+// TreeSHAP contributions (native, ~tens of µs; never for approved events) and names the top
+// kTopDrivers columns in the "model" reason's detail and in the narrative:
+//   reason: model score 0.930 (88 trees, trained on is_fraud); top drivers: amount=+2.15, ...
+//   narrative: ... Model score 0.93 (top drivers: amount +2.15, card_amount_1h +0.61, ...).
 class ModelStage final : public decide::Stage {
  public:
   explicit ModelStage(std::shared_ptr<const ModelConfig> config);
@@ -58,10 +78,17 @@ class ModelStage final : public decide::Stage {
   void Process(const Event& event, std::span<const double> features,
                decide::Decision& decision) override;
 
+  // The stage to run after the policy, sharing this stage's scorer: it must run on the same
+  // worker and not outlive this stage (the factory puts both in one worker's stage list).
+  std::unique_ptr<decide::Stage> MakeExplainer();
+  // What the explainer runs: adds the top drivers to an alert's model reason and narrative.
+  void Explain(const Event& event, std::span<const double> features, decide::Decision& decision);
+
  private:
   std::shared_ptr<const ModelConfig> config_;
   Scorer scorer_;
   std::vector<float> row_;
+  std::vector<float> contributions_;  // n columns + bias, reused
 };
 
 }  // namespace vigil::model
