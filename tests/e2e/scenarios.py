@@ -659,6 +659,74 @@ def scenario_train_then_score(vigil, tmp):
     check(r.returncode == 2 and b"retrain with vigil train" in r.stderr, r.stderr.decode())
 
 
+def scenario_model_reload(vigil, tmp):
+    """The model swapped while a run goes on: one switch point; a model that does not fit is kept out."""
+    history, inp = os.path.join(tmp, "history.jsonl"), os.path.join(tmp, "g.jsonl")
+    for path, events, seed in ((history, 30000, 31), (inp, 60000, 32)):
+        r = run(vigil, "generate", "--events", str(events), "--seed", str(seed), "--out", path)
+        check(r.returncode == 0, r.stderr.decode())
+    trees = {}
+    for name, rounds in (("a", 12), ("b", 3)):
+        model = os.path.join(tmp, name, "model.json")
+        r = run(vigil, "train", "-c", PIPELINE, "--input", history, "--label", "is_fraud",
+                "--rounds", str(rounds), "--out", model, timeout=280)
+        check(r.returncode == 0, r.stderr.decode())
+        trees[name] = summary(os.path.join(tmp, name, "model.meta.json"))["trees"]
+    check(trees["a"] != trees["b"], f"the two models must differ: {trees}")
+    models = os.path.join(tmp, "models")
+    os.makedirs(models)
+    for f in ("model.json", "model.meta.json"):
+        shutil.copy(os.path.join(tmp, "a", f), os.path.join(models, f))
+    pipeline = os.path.join(tmp, "p.yaml")
+    with open(PIPELINE) as f:
+        text = f.read()
+    with open(pipeline, "w") as f:  # explain_at 0: every decision names its model's tree count
+        f.write(text + "\nmodel:\n  path: models/model.json\n  weight: 60\n  explain_at: 0\n")
+    out = os.path.join(tmp, "out")
+    speed = f"{event_time_span(inp) / 10:.0f}x"
+    proc = subprocess.Popen([vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet",
+                             "--speed", speed], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        pid_file = os.path.join(out, "vigil.pid")
+        deadline = time.time() + 30
+        while not os.path.exists(pid_file) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)
+        # Metadata whose columns are not the pipeline's: refused by the file watch.
+        meta_path = os.path.join(models, "model.meta.json")
+        meta = summary(meta_path)
+        meta["features"][3] = meta["features"][3] + "_renamed"
+        with open(meta_path, "w") as f:
+            json.dump(meta, f)
+        time.sleep(2)
+        for f in ("model.json", "model.meta.json"):
+            shutil.copy(os.path.join(tmp, "b", f), os.path.join(models, f))
+        r = run(vigil, "reload", "--out", out)  # SIGHUP through DIR/vigil.pid
+        check(r.returncode == 0, r.stderr.decode())
+        _, err = proc.communicate(timeout=200)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = err.decode()
+    check(proc.returncode == 0, err)
+    check("model reload refused, the running model" in err and "retrain with vigil train" in err,
+          f"the model that does not fit was not refused with the difference: {err}")
+    check(f"model reloaded: {os.path.join(models, 'model.json')}, {trees['b']} trees" in err,
+          f"the new model was not loaded: {err}")
+    used = []
+    for line in read(os.path.join(out, "decisions.jsonl")).splitlines():
+        d = json.loads(line)
+        detail = next(x["detail"] for x in d["reasons"] if x["code"] == "model")
+        used.append("b" if f"({trees['b']} trees" in detail else "a")
+    check(len(used) == 60000, f"{len(used)} decisions for 60000 events")
+    switch = used.index("b") if "b" in used else -1
+    check(0 < switch and set(used[:switch]) == {"a"} and set(used[switch:]) == {"b"},
+          "decisions must switch from model a to model b at one point")
+    print(f"switched from {trees['a']} to {trees['b']} trees at decision {switch} of 60000; "
+          "the model with other columns was refused:")
+    print("\n".join(x for x in err.splitlines() if "model" in x))
+
+
 def main():
     vigil, name = os.path.abspath(sys.argv[1]), sys.argv[2]
     fn = globals().get(f"scenario_{name}")

@@ -126,6 +126,14 @@ ModelStage::ModelStage(std::shared_ptr<const ModelConfig> config)
       row_(config_->columns.size()),
       contributions_(config_->columns.size() + 1) {}
 
+void ModelStage::Reconfigure(std::shared_ptr<const ModelConfig> config) {
+  if (!config || config == config_) return;
+  scorer_ = Scorer(config->model.json, Engine::kNative);
+  config_ = std::move(config);
+  row_.resize(config_->columns.size());
+  contributions_.resize(config_->columns.size() + 1);
+}
+
 std::unique_ptr<decide::Stage> ModelStage::MakeExplainer() {
   return std::make_unique<ExplainStage>(*this);
 }

@@ -78,6 +78,13 @@ class ModelStage final : public decide::Stage {
   void Process(const Event& event, std::span<const double> features,
                decide::Decision& decision) override;
 
+  // Switches to another model (a reload) from the next event on: builds its own scorer from
+  // the model's JSON (milliseconds; once per reload, on this worker's thread, between
+  // batches). Same config or null: nothing to do. The model must have been checked to load
+  // natively (the reload does it before publishing) and to read this pipeline's columns.
+  void Reconfigure(std::shared_ptr<const ModelConfig> config);
+  const ModelConfig& config() const { return *config_; }
+
   // The stage to run after the policy, sharing this stage's scorer: it must run on the same
   // worker and not outlive this stage (the factory puts both in one worker's stage list).
   std::unique_ptr<decide::Stage> MakeExplainer();

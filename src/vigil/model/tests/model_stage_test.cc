@@ -58,7 +58,7 @@ model:
 )";
 
 // Columns amount, n_10m, sum_10m; fraud = a large amount in a burst of purchases.
-TrainedModel TrainOnPipelineColumns() {
+TrainedModel TrainOnPipelineColumns(int rounds = 30) {
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<float> amount(0, 3000), count(0, 10), noise(0, 200);
   const size_t rows = 4000;
@@ -76,7 +76,7 @@ TrainedModel TrainOnPipelineColumns() {
   in.feature_names = {"amount", "n_10m", "sum_10m"};
   in.label_name = "is_fraud";
   TrainParams p;
-  p.rounds = 30;
+  p.rounds = rounds;
   p.max_depth = 4;
   p.nthread = 1;
   return Train(in, p);
@@ -186,6 +186,26 @@ TEST_F(ModelStageTest, DriversAreTheLargestContributions) {
   std::snprintf(first, sizeof(first), "top drivers: %s=%+.2f",
                 config_->columns[top[0].column].name.c_str(), top[0].value);
   EXPECT_THAT(r->detail, HasSubstr(first));
+}
+
+TEST_F(ModelStageTest, ReconfigureSwitchesTheModel) {
+  // Another model for the same columns (fewer rounds): scores change from the next event on,
+  // and they are the new model's own; the same config again is a no-op.
+  const decide::Decision before = Decide(2800, 8);
+  SaveModel(TrainOnPipelineColumns(5), (dir_ / "model.json").string());
+  auto next = LoadModelConfig(pipeline_, spec_);
+  ASSERT_TRUE(next);
+  model_->Reconfigure(config_);  // unchanged
+  EXPECT_EQ(Decide(2800, 8).model_score, before.model_score);
+  model_->Reconfigure(next);
+  EXPECT_EQ(&model_->config(), next.get());
+  const decide::Decision after = Decide(2800, 8);
+  Scorer scorer(next->model.json);
+  const float row[3] = {2800, 8, 2800 * 8 / 2.0f};
+  float p = 0;
+  ASSERT_TRUE(scorer.Score(row, 1, 3, &p).ok());
+  EXPECT_EQ(after.model_score, p);
+  EXPECT_NE(after.model_score, before.model_score);
 }
 
 TEST(TopDrivers, PositiveFirstThenByMagnitude) {
