@@ -660,7 +660,8 @@ def scenario_train_then_score(vigil, tmp):
 
 
 def scenario_model_reload(vigil, tmp):
-    """The model swapped while a run goes on: one switch point; a model that does not fit is kept out."""
+    """The model swapped while a run goes on: one switch point; a model that does not fit is kept
+    out. Then a challenger in shadow: scored beside the champion, compared, never acting."""
     history, inp = os.path.join(tmp, "history.jsonl"), os.path.join(tmp, "g.jsonl")
     for path, events, seed in ((history, 30000, 31), (inp, 60000, 32)):
         r = run(vigil, "generate", "--events", str(events), "--seed", str(seed), "--out", path)
@@ -725,6 +726,38 @@ def scenario_model_reload(vigil, tmp):
     print(f"switched from {trees['a']} to {trees['b']} trees at decision {switch} of 60000; "
           "the model with other columns was refused:")
     print("\n".join(x for x in err.splitlines() if "model" in x))
+
+    # Champion a, challenger b: the decisions are those of a alone, plus challenger_score; the
+    # summary compares the two.
+    for f in ("model.json", "model.meta.json"):
+        shutil.copy(os.path.join(tmp, "a", f), os.path.join(models, f))
+        os.makedirs(os.path.join(tmp, "challenger"), exist_ok=True)
+        shutil.copy(os.path.join(tmp, "b", f), os.path.join(tmp, "challenger", f))
+    head = text + "\nmodel:\n  path: models/model.json\n  weight: 60\n"
+    runs = {}
+    for name, extra in (("alone", ""), ("shadow", "  challenger: {path: challenger/model.json}\n")):
+        with open(pipeline, "w") as f:
+            f.write(head + extra)
+        o = os.path.join(tmp, name)
+        r = run(vigil, "run", "-c", pipeline, "--input", inp, "--out", o, "--quiet", "--listen",
+                "none")
+        check(r.returncode == 0, r.stderr.decode())
+        runs[name] = [json.loads(x) for x in read(os.path.join(o, "decisions.jsonl")).splitlines()]
+        if name == "shadow":
+            text_summary = r.stderr.decode()
+    alone, shadow = runs["alone"], runs["shadow"]
+    check(len(alone) == len(shadow) == 60000, "one decision per event")
+    diff = 0.0
+    for a, b in zip(alone, shadow):
+        c = b.pop("challenger_score", None)
+        check(c is not None and 0 <= c <= 1, f"no challenger score: {b}")
+        check(a == b, f"the challenger changed a decision:\n{a}\n{b}")
+        diff += abs(c - a["model_score"])
+    ch = summary(os.path.join(tmp, "shadow", "summary.json"))["challenger"]
+    check(ch["scored"] == 60000 and abs(ch["mean_abs_diff"] - diff / 60000) < 1e-5 and
+          0 < ch["disagree"] < 60000, f"challenger summary {ch} (mean |diff| {diff / 60000:.6f})")
+    check("challenger     mean |score - champion's|" in text_summary, text_summary)
+    print(f"challenger ({trees['b']} trees) beside the champion ({trees['a']}): {ch}")
 
 
 def main():

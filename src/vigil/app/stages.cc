@@ -50,7 +50,9 @@ class WithModel final : public decide::Stage {
   explicit WithModel(std::unique_ptr<model::ModelStage> inner) : inner_(std::move(inner)) {}
   std::string_view Name() const override { return inner_->Name(); }
   void Configure(const decide::StageConfig& config) override {
-    inner_->Reconfigure(static_cast<const Stamp&>(config).model);
+    const Stamp& stamp = static_cast<const Stamp&>(config);
+    inner_->Reconfigure(stamp.model);
+    inner_->SetReviewAt(stamp.rules->policy.review_at);
   }
   void Process(const Event& event, std::span<const double> features,
                decide::Decision& decision) override {
@@ -147,10 +149,15 @@ std::string PipelineStages::ReloadModel(bool& changed) {
           path_);
     }
     if (next->model.json == running->model.json && next->weight == running->weight &&
-        next->explain_at == running->explain_at) {
+        next->explain_at == running->explain_at &&
+        next->challenger_path == running->challenger_path &&
+        next->challenger.json == running->challenger.json) {
       return "";
     }
     model::Scorer check(next->model.json, model::Engine::kNative);  // workers will build these
+    if (!next->challenger_path.empty()) {
+      model::Scorer check_challenger(next->challenger.json, model::Engine::kNative);
+    }
     decisions_->SetModel(std::move(next));
     changed = true;
     return "";
@@ -201,8 +208,11 @@ std::vector<std::filesystem::file_time_type> ReloadWatcher::Stamps() const {
     t.push_back(std::filesystem::last_write_time(f, ec));
   }
   if (const auto m = stages_.current_model()) {
-    t.push_back(std::filesystem::last_write_time(m->path, ec));
-    t.push_back(std::filesystem::last_write_time(model::MetaPathFor(m->path), ec));
+    for (const std::string& p : {m->path, m->challenger_path}) {
+      if (p.empty()) continue;
+      t.push_back(std::filesystem::last_write_time(p, ec));
+      t.push_back(std::filesystem::last_write_time(model::MetaPathFor(p), ec));
+    }
   }
   return t;
 }

@@ -58,14 +58,21 @@ std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipel
   const YAML::Node m = pipeline.root["model"];
   if (!m) return nullptr;
   config_internal::Reader r(pipeline.path);
-  r.AllowKeys(m, "model", {"path", "weight", "explain_at"});
+  r.AllowKeys(m, "model", {"path", "weight", "explain_at", "challenger"});
   auto cfg = std::make_shared<ModelConfig>();
   std::string path;
   r.String(m, "path", "model", path, true);
   r.Double(m, "weight", "model", cfg->weight, false);
   r.Double(m, "explain_at", "model", cfg->explain_at, false);
+  const YAML::Node ch = m["challenger"];
+  std::string challenger;
+  if (ch) {
+    r.AllowKeys(ch, "model.challenger", {"path"});
+    r.String(ch, "path", "model.challenger", challenger, true);
+  }
   r.Throw();
-  cfg->path = (std::filesystem::path(pipeline.path).parent_path() / path).string();
+  const std::filesystem::path dir = std::filesystem::path(pipeline.path).parent_path();
+  cfg->path = (dir / path).string();
   try {
     cfg->model = LoadModel(cfg->path);
     cfg->columns = ModelColumns(pipeline, spec, cfg->model.meta.label);
@@ -75,6 +82,18 @@ std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipel
   } catch (const ModelError& e) {
     r.Fail(m["path"], "model.path", e.what());
     r.Throw();
+  }
+  if (ch) {
+    cfg->challenger_path = (dir / challenger).string();
+    try {
+      cfg->challenger = LoadModel(cfg->challenger_path);
+      std::vector<std::string> names;
+      for (const Column& c : cfg->columns) names.push_back(c.name);
+      CheckFeatures(cfg->challenger.meta, names, MetaPathFor(cfg->challenger_path));
+    } catch (const ModelError& e) {
+      r.Fail(ch["path"], "model.challenger.path", e.what());
+      r.Throw();
+    }
   }
   return cfg;
 }
@@ -124,11 +143,15 @@ ModelStage::ModelStage(std::shared_ptr<const ModelConfig> config)
     : config_(std::move(config)),
       scorer_(config_->model.json, Engine::kNative),
       row_(config_->columns.size()),
-      contributions_(config_->columns.size() + 1) {}
+      contributions_(config_->columns.size() + 1) {
+  if (!config_->challenger_path.empty()) challenger_.emplace(config_->challenger.json);
+}
 
 void ModelStage::Reconfigure(std::shared_ptr<const ModelConfig> config) {
   if (!config || config == config_) return;
   scorer_ = Scorer(config->model.json, Engine::kNative);
+  challenger_.reset();
+  if (!config->challenger_path.empty()) challenger_.emplace(config->challenger.json);
   config_ = std::move(config);
   row_.resize(config_->columns.size());
   contributions_.resize(config_->columns.size() + 1);
@@ -140,6 +163,14 @@ std::unique_ptr<decide::Stage> ModelStage::MakeExplainer() {
 
 void ModelStage::Explain(const Event& event, std::span<const double> features,
                          decide::Decision& d) {
+  if (!std::isnan(d.challenger_score)) {
+    bool rule_acts = false;
+    for (const decide::Reason& r : d.reasons()) {
+      rule_acts = rule_acts || (r.code != "model" && r.action != decide::Outcome::kApprove);
+    }
+    const double swapped = d.score + config_->weight * (d.challenger_score - d.model_score);
+    d.challenger_alert = rule_acts || swapped >= review_at_ ? 1 : 0;
+  }
   if (!d.IsAlert() || !(d.model_score >= config_->explain_at)) return;
   FillRow(config_->columns, event, features, row_);  // as scored (cheap; alerts only)
   if (!scorer_.Contributions(row_.data(), row_.size(), contributions_.data()).ok()) return;
@@ -178,6 +209,10 @@ void ModelStage::Process(const Event& event, std::span<const double> features,
     d.model_decile = static_cast<int>(
         std::upper_bound(edges.begin() + 1, edges.begin() + 10, static_cast<double>(p)) -
         (edges.begin() + 1));
+  }
+  if (challenger_) {
+    float c = 0;
+    if (challenger_->Score(row_.data(), 1, row_.size(), &c).ok()) d.challenger_score = c;
   }
   const double contribution = config_->weight * p;
   d.score += contribution;

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,6 +43,10 @@ struct ModelConfig {
   double weight = 100;      // the decision score gains weight x probability
   double explain_at = 0.5;  // from this probability on, the decision carries a "model" reason
                             // (and an alert its top drivers)
+  // `model: {challenger: {path}}`: a second model scored in shadow beside this one (the
+  // champion), on the same columns; its score never counts. Empty path: none.
+  std::string challenger_path;
+  TrainedModel challenger;
 };
 
 // One column's TreeSHAP contribution to a score (log-odds).
@@ -54,8 +60,9 @@ struct Driver {
 size_t TopDrivers(std::span<const float> contributions, size_t k, Driver* out);
 inline constexpr size_t kTopDrivers = 3;
 
-// Reads `model: {path, weight, explain_at}` (path relative to the pipeline file), loads the
-// model and checks its features against the pipeline's (config::ConfigError with the place
+// Reads `model: {path, weight, explain_at, challenger: {path}}` (paths relative to the
+// pipeline file), loads the model (and challenger) and checks their features against the
+// pipeline's (config::ConfigError with the place
 // and the difference). nullptr when the pipeline has no model section. Start-up only.
 std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipeline,
                                                    const features::Spec& spec);
@@ -64,6 +71,10 @@ std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipel
 // allocation per event), the probability on the decision (`model_score`) and weight x
 // probability added to its score, before the rules stage applies the policy. One per worker,
 // used by its thread only.
+//
+// With a challenger, it scores that too (`challenger_score`); after the policy, the
+// explainer sets `challenger_alert`: would the decision have been an alert with the
+// challenger's weighted score in place of the champion's (a rule action still counts)?
 //
 // Its explainer (MakeExplainer) runs after the rules stage, once the outcome is known: for an
 // alert (review or block) whose model score reached explain_at, it computes the row's
@@ -83,6 +94,8 @@ class ModelStage final : public decide::Stage {
   // batches). Same config or null: nothing to do. The model must have been checked to load
   // natively (the reload does it before publishing) and to read this pipeline's columns.
   void Reconfigure(std::shared_ptr<const ModelConfig> config);
+  // The policy's review threshold in force (for challenger_alert); set with each rule set.
+  void SetReviewAt(double review_at) { review_at_ = review_at; }
   const ModelConfig& config() const { return *config_; }
 
   // The stage to run after the policy, sharing this stage's scorer: it must run on the same
@@ -96,6 +109,8 @@ class ModelStage final : public decide::Stage {
   Scorer scorer_;
   std::vector<float> row_;
   std::vector<float> contributions_;  // n columns + bias, reused
+  std::optional<Scorer> challenger_;
+  double review_at_ = std::numeric_limits<double>::infinity();
 };
 
 }  // namespace vigil::model

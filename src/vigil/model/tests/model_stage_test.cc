@@ -58,7 +58,8 @@ model:
 )";
 
 // Columns amount, n_10m, sum_10m; fraud = a large amount in a burst of purchases.
-TrainedModel TrainOnPipelineColumns(int rounds = 30) {
+// `inverted`: the opposite label, for a challenger that disagrees.
+TrainedModel TrainOnPipelineColumns(int rounds = 30, bool inverted = false) {
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<float> amount(0, 3000), count(0, 10), noise(0, 200);
   const size_t rows = 4000;
@@ -68,7 +69,7 @@ TrainedModel TrainOnPipelineColumns(int rounds = 30) {
     x[r * 3] = a;
     x[r * 3 + 1] = n;
     x[r * 3 + 2] = a * n / 2 + noise(rng);
-    y[r] = a > 2000 && n >= 5 ? 1.0f : 0.0f;
+    y[r] = (a > 2000 && n >= 5) != inverted ? 1.0f : 0.0f;
   }
   TrainInput in;
   in.train = {x.data(), rows, 3};
@@ -94,10 +95,14 @@ class ModelStageTest : public ::testing::Test {
     config_ = LoadModelConfig(pipeline_, spec_);
     ASSERT_TRUE(config_);
     set_ = rules::LoadRuleSet(pipeline_, spec_, 1);
+    Start();
+    decoder_ = decode::MakeDecoder(pipeline_);
+  }
+  void Start() {
     model_ = std::make_unique<ModelStage>(config_);
+    model_->SetReviewAt(set_->policy.review_at);
     explain_ = model_->MakeExplainer();
     rules_.Configure(*set_);
-    decoder_ = decode::MakeDecoder(pipeline_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -206,6 +211,46 @@ TEST_F(ModelStageTest, ReconfigureSwitchesTheModel) {
   ASSERT_TRUE(scorer.Score(row, 1, 3, &p).ok());
   EXPECT_EQ(after.model_score, p);
   EXPECT_NE(after.model_score, before.model_score);
+}
+
+TEST_F(ModelStageTest, ChallengerScoresInShadow) {
+  const decide::Decision alone = Decide(2800, 8);
+  EXPECT_TRUE(std::isnan(alone.challenger_score));
+  EXPECT_EQ(alone.challenger_alert, -1);
+  // A challenger trained on the opposite label, named in the pipeline.
+  SaveModel(TrainOnPipelineColumns(30, true), (dir_ / "challenger.json").string());
+  pipeline_ =
+      config::LoadPipelineText(std::string(kPipeline) + "  challenger: {path: challenger.json}\n",
+                               (dir_ / "p.yaml").string());
+  config_ = LoadModelConfig(pipeline_, spec_);
+  ASSERT_EQ(config_->challenger_path, (dir_ / "challenger.json").string());
+  Start();
+  const decide::Decision d = Decide(2800, 8);
+  // The champion's score, outcome and reasons are unchanged: the challenger never acts.
+  EXPECT_EQ(d.model_score, alone.model_score);
+  EXPECT_EQ(d.score, alone.score);
+  EXPECT_EQ(d.outcome, alone.outcome);
+  EXPECT_EQ(d.narrative, alone.narrative);
+  Scorer scorer(config_->challenger.json);
+  const float row[3] = {2800, 8, 2800 * 8 / 2.0f};
+  float c = 0;
+  ASSERT_TRUE(scorer.Score(row, 1, 3, &c).ok());
+  EXPECT_EQ(d.challenger_score, c);
+  EXPECT_LT(d.challenger_score, 0.5);
+  // In the champion's place, 100 x its score would not reach review_at 50: no alert.
+  EXPECT_EQ(d.challenger_alert, 0);
+  EXPECT_TRUE(d.IsAlert());
+  // A rule's action alerts whatever the model says.
+  EXPECT_EQ(Decide(2995, 8).challenger_alert, 1);
+  // A challenger that does not load is refused at start-up, naming the field.
+  pipeline_ = config::LoadPipelineText(std::string(kPipeline) + "  challenger: {path: nope.json}\n",
+                                       (dir_ / "p.yaml").string());
+  try {
+    LoadModelConfig(pipeline_, spec_);
+    ADD_FAILURE() << "a missing challenger was accepted";
+  } catch (const config::ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("model.challenger.path"));
+  }
 }
 
 TEST(TopDrivers, PositiveFirstThenByMagnitude) {
