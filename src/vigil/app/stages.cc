@@ -199,7 +199,7 @@ ReloadWatcher::~ReloadWatcher() {
 }
 
 // Modification times of the pipeline file, of every list file the current set read, and of
-// the running model and its metadata.
+// the running model and challenger and their metadata.
 std::vector<std::filesystem::file_time_type> ReloadWatcher::Stamps() const {
   std::vector<std::filesystem::file_time_type> t;
   std::error_code ec;
