@@ -625,6 +625,29 @@ def scenario_train_then_score(vigil, tmp):
               f"eval's {side} figures differ from the live run's {live}: {ev[side]}")
     first = json.loads(read(os.path.join(tmp, "rules+model", "decisions.jsonl")).splitlines()[0])
     check(0 <= first["model_score"] <= 1, f"no model score: {first}")
+    # Alerts whose model score reached explain_at name their top TreeSHAP drivers, columns of
+    # the model, in the model reason and the narrative; approvals never pay for it.
+    explained, example = 0, None
+    for line in read(os.path.join(tmp, "rules+model", "decisions.jsonl")).splitlines():
+        d = json.loads(line)
+        reason = next((r for r in d["reasons"] if r["code"] == "model"), None)
+        has_drivers = reason is not None and "; top drivers: " in reason["detail"]
+        if d["outcome"] == "approve" or reason is None:
+            check(not has_drivers, f"explained without an alert from the model: {d}")
+            continue
+        check(has_drivers, f"an alert's model reason names no drivers: {d}")
+        drivers = reason["detail"].split("; top drivers: ")[1].split(", ")
+        names = [x.split("=")[0] for x in drivers]
+        check(1 <= len(names) <= 3 and all(n in meta["features"] for n in names) and
+              all(x.split("=")[1][0] in "+-" for x in drivers), f"drivers {drivers}: {d}")
+        check("Model score " in d.get("narrative", "") and
+              f"(top drivers: {names[0]} " in d["narrative"], f"narrative: {d}")
+        explained += 1
+        example = example or d
+    check(explained > 50, f"only {explained} alerts explained")
+    print(f"{explained} alerts explained, e.g. reason: "
+          f"{next(r for r in example['reasons'] if r['code'] == 'model')['detail']}; "
+          f"narrative: {example['narrative']}")
     (p_rules, r_rules), (p_both, r_both) = quality["rules"], quality["rules+model"]
     check(r_both >= r_rules + 0.2 and p_both >= 0.7,
           f"the model must add recall at a fair precision: {quality}")
@@ -634,6 +657,107 @@ def scenario_train_then_score(vigil, tmp):
                 "\nmodel:\n  path: models/model.json\n")
     r = run(vigil, "check", "-c", pipeline)
     check(r.returncode == 2 and b"retrain with vigil train" in r.stderr, r.stderr.decode())
+
+
+def scenario_model_reload(vigil, tmp):
+    """The model swapped while a run goes on: one switch point; a model that does not fit is kept
+    out. Then a challenger in shadow: scored beside the champion, compared, never acting."""
+    history, inp = os.path.join(tmp, "history.jsonl"), os.path.join(tmp, "g.jsonl")
+    for path, events, seed in ((history, 30000, 31), (inp, 60000, 32)):
+        r = run(vigil, "generate", "--events", str(events), "--seed", str(seed), "--out", path)
+        check(r.returncode == 0, r.stderr.decode())
+    trees = {}
+    for name, rounds in (("a", 12), ("b", 3)):
+        model = os.path.join(tmp, name, "model.json")
+        r = run(vigil, "train", "-c", PIPELINE, "--input", history, "--label", "is_fraud",
+                "--rounds", str(rounds), "--out", model, timeout=280)
+        check(r.returncode == 0, r.stderr.decode())
+        trees[name] = summary(os.path.join(tmp, name, "model.meta.json"))["trees"]
+    check(trees["a"] != trees["b"], f"the two models must differ: {trees}")
+    models = os.path.join(tmp, "models")
+    os.makedirs(models)
+    for f in ("model.json", "model.meta.json"):
+        shutil.copy(os.path.join(tmp, "a", f), os.path.join(models, f))
+    pipeline = os.path.join(tmp, "p.yaml")
+    with open(PIPELINE) as f:
+        text = f.read()
+    with open(pipeline, "w") as f:  # explain_at 0: every decision names its model's tree count
+        f.write(text + "\nmodel:\n  path: models/model.json\n  weight: 60\n  explain_at: 0\n")
+    out = os.path.join(tmp, "out")
+    speed = f"{event_time_span(inp) / 10:.0f}x"
+    proc = subprocess.Popen([vigil, "run", "-c", pipeline, "--input", inp, "--out", out, "--quiet",
+                             "--speed", speed], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        pid_file = os.path.join(out, "vigil.pid")
+        deadline = time.time() + 30
+        while not os.path.exists(pid_file) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)
+        # Metadata whose columns are not the pipeline's: refused by the file watch.
+        meta_path = os.path.join(models, "model.meta.json")
+        meta = summary(meta_path)
+        meta["features"][3] = meta["features"][3] + "_renamed"
+        with open(meta_path, "w") as f:
+            json.dump(meta, f)
+        time.sleep(2)
+        for f in ("model.json", "model.meta.json"):
+            shutil.copy(os.path.join(tmp, "b", f), os.path.join(models, f))
+        r = run(vigil, "reload", "--out", out)  # SIGHUP through DIR/vigil.pid
+        check(r.returncode == 0, r.stderr.decode())
+        _, err = proc.communicate(timeout=200)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = err.decode()
+    check(proc.returncode == 0, err)
+    check("model reload refused, the running model" in err and "retrain with vigil train" in err,
+          f"the model that does not fit was not refused with the difference: {err}")
+    check(f"model reloaded: {os.path.join(models, 'model.json')}, {trees['b']} trees" in err,
+          f"the new model was not loaded: {err}")
+    used = []
+    for line in read(os.path.join(out, "decisions.jsonl")).splitlines():
+        d = json.loads(line)
+        detail = next(x["detail"] for x in d["reasons"] if x["code"] == "model")
+        used.append("b" if f"({trees['b']} trees" in detail else "a")
+    check(len(used) == 60000, f"{len(used)} decisions for 60000 events")
+    switch = used.index("b") if "b" in used else -1
+    check(0 < switch and set(used[:switch]) == {"a"} and set(used[switch:]) == {"b"},
+          "decisions must switch from model a to model b at one point")
+    print(f"switched from {trees['a']} to {trees['b']} trees at decision {switch} of 60000; "
+          "the model with other columns was refused:")
+    print("\n".join(x for x in err.splitlines() if "model" in x))
+
+    # Champion a, challenger b: the decisions are those of a alone, plus challenger_score; the
+    # summary compares the two.
+    for f in ("model.json", "model.meta.json"):
+        shutil.copy(os.path.join(tmp, "a", f), os.path.join(models, f))
+        os.makedirs(os.path.join(tmp, "challenger"), exist_ok=True)
+        shutil.copy(os.path.join(tmp, "b", f), os.path.join(tmp, "challenger", f))
+    head = text + "\nmodel:\n  path: models/model.json\n  weight: 60\n"
+    runs = {}
+    for name, extra in (("alone", ""), ("shadow", "  challenger: {path: challenger/model.json}\n")):
+        with open(pipeline, "w") as f:
+            f.write(head + extra)
+        o = os.path.join(tmp, name)
+        r = run(vigil, "run", "-c", pipeline, "--input", inp, "--out", o, "--quiet", "--listen",
+                "none")
+        check(r.returncode == 0, r.stderr.decode())
+        runs[name] = [json.loads(x) for x in read(os.path.join(o, "decisions.jsonl")).splitlines()]
+        if name == "shadow":
+            text_summary = r.stderr.decode()
+    alone, shadow = runs["alone"], runs["shadow"]
+    check(len(alone) == len(shadow) == 60000, "one decision per event")
+    diff = 0.0
+    for a, b in zip(alone, shadow):
+        c = b.pop("challenger_score", None)
+        check(c is not None and 0 <= c <= 1, f"no challenger score: {b}")
+        check(a == b, f"the challenger changed a decision:\n{a}\n{b}")
+        diff += abs(c - a["model_score"])
+    ch = summary(os.path.join(tmp, "shadow", "summary.json"))["challenger"]
+    check(ch["scored"] == 60000 and abs(ch["mean_abs_diff"] - diff / 60000) < 1e-5 and
+          0 < ch["disagree"] < 60000, f"challenger summary {ch} (mean |diff| {diff / 60000:.6f})")
+    check("challenger     mean |score - champion's|" in text_summary, text_summary)
+    print(f"challenger ({trees['b']} trees) beside the champion ({trees['a']}): {ch}")
 
 
 def main():

@@ -105,6 +105,15 @@ std::string PrometheusText(const sink::RunSummary& s, const Sources& src) {
   Metric(out, "vigil_model_score_psi", "gauge",
          "Population stability index of live model scores against training (NaN: no model).");
   out += fmt::format("vigil_model_score_psi {}\n", s.ModelPsi());
+  Metric(out, "vigil_model_challenger_scored_total", "counter",
+         "Decisions the shadow challenger model scored beside the champion.");
+  out += fmt::format("vigil_model_challenger_scored_total {}\n", s.challenger_scored);
+  Metric(out, "vigil_model_challenger_abs_diff_sum", "counter",
+         "Sum of |challenger - champion| probabilities (divide by scored_total: the mean).");
+  out += fmt::format("vigil_model_challenger_abs_diff_sum {}\n", s.challenger_abs_diff);
+  Metric(out, "vigil_model_challenger_disagree_total", "counter",
+         "Decisions whose alert outcome would differ with the challenger in the champion's place.");
+  out += fmt::format("vigil_model_challenger_disagree_total {}\n", s.challenger_disagree);
   Metric(out, "vigil_rules_version", "gauge", "Version of the rule set in force.");
   out += fmt::format("vigil_rules_version {}\n", src.rules_version ? src.rules_version() : 0);
   Metric(out, "vigil_workers", "gauge", "Worker threads.");

@@ -214,8 +214,9 @@ int main(int argc, char** argv) {
   int reload_pid = 0;
   CLI::App* reload_cmd = app.add_subcommand(
       "reload",
-      "Ask a running 'vigil run' to reload its rules, lists and decision policy "
-      "(the run also reloads by itself when the pipeline or a list file changes)");
+      "Ask a running 'vigil run' to reload its rules, lists, decision policy and model "
+      "(the run also reloads by itself when the pipeline, a list file or the model file "
+      "changes)");
   auto* reload_out = reload_cmd->add_option("-o,--out", reload_dir,
                                             "The --out DIR of the run (it keeps DIR/vigil.pid)");
   reload_cmd->add_option("--pid", reload_pid, "The run's process id")->excludes(reload_out);

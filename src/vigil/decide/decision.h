@@ -43,6 +43,10 @@ struct Decision {
   uint64_t rules_version = 0;  // the rule set that decided (0: none configured)
   double model_score = std::numeric_limits<double>::quiet_NaN();  // probability; NaN: no model
   int model_decile = -1;  // which training-score decile model_score falls in (0-9); -1: none
+  // The shadow challenger model's probability (NaN: none), and whether the decision would
+  // have been an alert with it in the champion's place (-1: no challenger). Never acts.
+  double challenger_score = std::numeric_limits<double>::quiet_NaN();
+  int challenger_alert = -1;
   std::string narrative;  // plain language, for alerts
   // Shadow rules that fired: evaluated and counted, never acting. Views into the stage's
   // configuration, valid while the decision is serialized.
@@ -54,6 +58,8 @@ struct Decision {
     rules_version = 0;
     model_score = std::numeric_limits<double>::quiet_NaN();
     model_decile = -1;
+    challenger_score = std::numeric_limits<double>::quiet_NaN();
+    challenger_alert = -1;
     narrative.clear();
     shadow.clear();
     reason_count_ = 0;
@@ -69,6 +75,8 @@ struct Decision {
     return r;
   }
   std::span<const Reason> reasons() const { return {reasons_.data(), reason_count_}; }
+  // For a later stage that adds to an earlier stage's reason (the model's top drivers).
+  std::span<Reason> mutable_reasons() { return {reasons_.data(), reason_count_}; }
   // Review and block decisions are alerts.
   bool IsAlert() const { return outcome != Outcome::kApprove; }
 

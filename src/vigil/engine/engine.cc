@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <latch>
@@ -670,6 +671,14 @@ struct Engine::Impl {
         for (std::string_view id : decision.shadow) CountHit(stats, id);
         if (decision.model_decile >= 0)
           ++stats.model_deciles[static_cast<size_t>(decision.model_decile)];
+        if (!std::isnan(decision.challenger_score)) {
+          ++stats.challenger_scored;
+          stats.challenger_abs_diff += std::fabs(decision.challenger_score - decision.model_score);
+          if (decision.challenger_alert >= 0 &&
+              (decision.challenger_alert == 1) != decision.IsAlert()) {
+            ++stats.challenger_disagree;
+          }
+        }
         b->alert[i] = decision.IsAlert();
         if (decision.IsAlert()) ++stats.alerts;
         if (serialize) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -56,14 +58,21 @@ std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipel
   const YAML::Node m = pipeline.root["model"];
   if (!m) return nullptr;
   config_internal::Reader r(pipeline.path);
-  r.AllowKeys(m, "model", {"path", "weight", "explain_at"});
+  r.AllowKeys(m, "model", {"path", "weight", "explain_at", "challenger"});
   auto cfg = std::make_shared<ModelConfig>();
   std::string path;
   r.String(m, "path", "model", path, true);
   r.Double(m, "weight", "model", cfg->weight, false);
   r.Double(m, "explain_at", "model", cfg->explain_at, false);
+  const YAML::Node ch = m["challenger"];
+  std::string challenger;
+  if (ch) {
+    r.AllowKeys(ch, "model.challenger", {"path"});
+    r.String(ch, "path", "model.challenger", challenger, true);
+  }
   r.Throw();
-  cfg->path = (std::filesystem::path(pipeline.path).parent_path() / path).string();
+  const std::filesystem::path dir = std::filesystem::path(pipeline.path).parent_path();
+  cfg->path = (dir / path).string();
   try {
     cfg->model = LoadModel(cfg->path);
     cfg->columns = ModelColumns(pipeline, spec, cfg->model.meta.label);
@@ -74,13 +83,120 @@ std::shared_ptr<const ModelConfig> LoadModelConfig(const config::Pipeline& pipel
     r.Fail(m["path"], "model.path", e.what());
     r.Throw();
   }
+  if (ch) {
+    cfg->challenger_path = (dir / challenger).string();
+    try {
+      cfg->challenger = LoadModel(cfg->challenger_path);
+      std::vector<std::string> names;
+      for (const Column& c : cfg->columns) names.push_back(c.name);
+      CheckFeatures(cfg->challenger.meta, names, MetaPathFor(cfg->challenger_path));
+    } catch (const ModelError& e) {
+      r.Fail(ch["path"], "model.challenger.path", e.what());
+      r.Throw();
+    }
+  }
   return cfg;
 }
+
+size_t TopDrivers(std::span<const float> contributions, size_t k, Driver* out) {
+  size_t n = 0;
+  // Ranks a before b: positive before negative, then by magnitude; column order on ties.
+  auto before = [](const Driver& a, const Driver& b) {
+    if ((a.value > 0) != (b.value > 0)) return a.value > 0;
+    if (std::fabs(a.value) != std::fabs(b.value)) return std::fabs(a.value) > std::fabs(b.value);
+    return a.column < b.column;
+  };
+  for (size_t c = 0; c < contributions.size(); ++c) {
+    const Driver d{c, contributions[c]};
+    if (!(std::fabs(d.value) > 0)) continue;  // zero or NaN: drives nothing
+    if (n < k) {
+      out[n++] = d;
+    } else if (n > 0 && before(d, out[n - 1])) {
+      out[n - 1] = d;
+    } else {
+      continue;
+    }
+    for (size_t i = n - 1; i > 0 && before(out[i], out[i - 1]); --i) std::swap(out[i], out[i - 1]);
+  }
+  return n;
+}
+
+namespace {
+
+// The explainer: ModelStage::Explain after the rules stage has set the outcome.
+class ExplainStage final : public decide::Stage {
+ public:
+  explicit ExplainStage(ModelStage& model) : model_(model) {}
+  std::string_view Name() const override { return "model_explain"; }
+  void Process(const Event& event, std::span<const double> features,
+               decide::Decision& decision) override {
+    model_.Explain(event, features, decision);
+  }
+
+ private:
+  ModelStage& model_;
+};
+
+}  // namespace
 
 ModelStage::ModelStage(std::shared_ptr<const ModelConfig> config)
     : config_(std::move(config)),
       scorer_(config_->model.json, Engine::kNative),
-      row_(config_->columns.size()) {}
+      row_(config_->columns.size()),
+      contributions_(config_->columns.size() + 1) {
+  if (!config_->challenger_path.empty()) challenger_.emplace(config_->challenger.json);
+}
+
+void ModelStage::Reconfigure(std::shared_ptr<const ModelConfig> config) {
+  if (!config || config == config_) return;
+  scorer_ = Scorer(config->model.json, Engine::kNative);
+  challenger_.reset();
+  if (!config->challenger_path.empty()) challenger_.emplace(config->challenger.json);
+  config_ = std::move(config);
+  row_.resize(config_->columns.size());
+  contributions_.resize(config_->columns.size() + 1);
+}
+
+std::unique_ptr<decide::Stage> ModelStage::MakeExplainer() {
+  return std::make_unique<ExplainStage>(*this);
+}
+
+void ModelStage::Explain(const Event& event, std::span<const double> features,
+                         decide::Decision& d) {
+  if (!std::isnan(d.challenger_score)) {
+    bool rule_acts = false;
+    for (const decide::Reason& r : d.reasons()) {
+      rule_acts = rule_acts || (r.code != "model" && r.action != decide::Outcome::kApprove);
+    }
+    const double swapped = d.score + config_->weight * (d.challenger_score - d.model_score);
+    d.challenger_alert = rule_acts || swapped >= review_at_ ? 1 : 0;
+  }
+  if (!d.IsAlert() || !(d.model_score >= config_->explain_at)) return;
+  FillRow(config_->columns, event, features, row_);  // as scored (cheap; alerts only)
+  if (!scorer_.Contributions(row_.data(), row_.size(), contributions_.data()).ok()) return;
+  Driver top[kTopDrivers];
+  const size_t n = TopDrivers({contributions_.data(), row_.size()}, kTopDrivers, top);
+  if (n == 0) return;
+  for (decide::Reason& r : d.mutable_reasons()) {
+    if (r.code != "model") continue;
+    r.detail += "; top drivers: ";
+    for (size_t i = 0; i < n; ++i) {
+      if (i) r.detail += ", ";
+      fmt::format_to(std::back_inserter(r.detail), "{}={:+.2f}",
+                     config_->columns[top[i].column].name, top[i].value);
+    }
+    break;
+  }
+  if (!d.narrative.empty()) d.narrative += ' ';
+  fmt::format_to(std::back_inserter(d.narrative),
+                 "Model score {:.2f} (top drivers: ", d.model_score);
+  for (size_t i = 0; i < n; ++i) {
+    if (i) d.narrative += ", ";
+    fmt::format_to(std::back_inserter(d.narrative), "{} {:+.2f}",
+                   config_->columns[top[i].column].name, top[i].value);
+  }
+  d.narrative += ").";
+}
 
 void ModelStage::Process(const Event& event, std::span<const double> features,
                          decide::Decision& d) {
@@ -93,6 +209,10 @@ void ModelStage::Process(const Event& event, std::span<const double> features,
     d.model_decile = static_cast<int>(
         std::upper_bound(edges.begin() + 1, edges.begin() + 10, static_cast<double>(p)) -
         (edges.begin() + 1));
+  }
+  if (challenger_) {
+    float c = 0;
+    if (challenger_->Score(row_.data(), 1, row_.size(), &c).ok()) d.challenger_score = c;
   }
   const double contribution = config_->weight * p;
   d.score += contribution;

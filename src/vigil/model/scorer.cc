@@ -5,6 +5,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "vigil/model/internal/forest.h"
 #include "vigil/model/internal/xgb.h"
@@ -48,6 +49,9 @@ struct Scorer::Impl {
   model_internal::Booster booster;
   std::optional<model_internal::Forest> forest;
   size_t num_features = 0;
+  // TreeSHAP working memory (kNative), sized at construction so Contributions never allocates.
+  std::vector<model_internal::Forest::PathElement> shap_path;
+  std::vector<float> shap_tree;
   char array_interface[160];  // the __array_interface__ JSON of the current batch
 
   Status Predict(const float* rows, size_t n, size_t n_features, float* out, bool margin) {
@@ -91,6 +95,8 @@ Scorer::Scorer(std::string_view model_json, Engine engine) : impl_(std::make_uni
                        std::to_string(impl_->forest->num_features()) + " features, XGBoost reads " +
                        std::to_string(impl_->num_features));
     }
+    impl_->shap_path.resize(impl_->forest->ShapScratchSize());
+    impl_->shap_tree.resize(impl_->num_features + 1);
   }
 }
 
@@ -111,6 +117,10 @@ Status Scorer::Margin(const float* rows, size_t n, size_t n_features, float* out
 
 Status Scorer::Contributions(const float* row, size_t n_features, float* out) {
   if (n_features != impl_->num_features) return ShapeError(n_features, impl_->num_features);
+  if (impl_->engine == Engine::kNative) {
+    impl_->forest->Contributions(row, out, impl_->shap_path.data(), impl_->shap_tree.data());
+    return std::monostate{};
+  }
   // In-place prediction has no contributions in XGBoost 1.7 ("Unsupported prediction
   // type:2"), so this goes through a one-row DMatrix.
   DMatrixHandle m = nullptr;

@@ -52,9 +52,12 @@ class Scorer {
   // The same as margins (log-odds) instead of probabilities.
   Status Margin(const float* rows, size_t n, size_t n_features, float* out);
 
-  // TreeSHAP contributions of one row: out[0, n_features) per feature, out[n_features] the
-  // bias; they sum to the row's margin. Through XGBoost (pred_contribs); allocates, so call
-  // it for alerts, not for every event.
+  // TreeSHAP contributions of one row (margin space): out[0, n_features) per feature,
+  // out[n_features] the bias; they sum to the row's margin. kNative: path-dependent TreeSHAP
+  // over the native forest (internal/tree_shap.cc), no allocation, ~0.75 ms for 200 trees;
+  // kXgboost: XGBoost's pred_contribs on a one-row DMatrix (allocates, ~1.6 ms). Both give
+  // the same values (model_test: within 1e-5). Hundreds of times dearer than Score: call it
+  // for alerts, not for every event.
   Status Contributions(const float* row, size_t n_features, float* out);
 
  private:

@@ -186,7 +186,7 @@ void RuleStage::Process(const Event& event, std::span<const double> features, de
     if (!d.narrative.empty()) d.narrative += ' ';
     RenderNarrative(*set_, rule.narrative, event, features, d.narrative);
   }
-  if (d.narrative.empty()) {
+  if (d.narrative.empty() && !fired_.empty()) {  // none fired: the model raised the alert
     d.narrative = "Rules fired: ";
     for (size_t k = 0; k < fired_.size(); ++k) {
       const Rule& rule = rules[fired_[k]];

@@ -139,6 +139,10 @@ void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
     out.append(",\"model_score\":");
     AppendJsonNumber(out, d.model_score);
   }
+  if (!std::isnan(d.challenger_score)) {
+    out.append(",\"challenger_score\":");
+    AppendJsonNumber(out, d.challenger_score);
+  }
   if (d.rules_version != 0) {
     out.append(",\"rules_version\":");
     AppendJsonNumber(out, static_cast<int64_t>(d.rules_version));

@@ -21,6 +21,9 @@ void RunSummary::Add(const RunSummary& o) {
   for (size_t i = 0; i < dead_by_reason.size(); ++i) dead_by_reason[i] += o.dead_by_reason[i];
   for (const auto& [id, n] : o.rule_hits) rule_hits[id] += n;
   for (size_t i = 0; i < model_deciles.size(); ++i) model_deciles[i] += o.model_deciles[i];
+  challenger_scored += o.challenger_scored;
+  challenger_abs_diff += o.challenger_abs_diff;
+  challenger_disagree += o.challenger_disagree;
 }
 
 double RunSummary::ModelPsi() const {
@@ -78,6 +81,14 @@ std::string SummaryJson(const RunSummary& s) {
         k.consumer_lag, k.partitions, k.rebalances, k.replayed, k.commits, k.aborts,
         k.last_commit_ms, k.restore_seconds);
   }
+  if (s.challenger_scored > 0) {
+    const double n = static_cast<double>(s.challenger_scored);
+    out += fmt::format(
+        ",\"challenger\":{{\"scored\":{},\"mean_abs_diff\":{:.6f},\"disagree\":{},"
+        "\"disagree_share\":{:.6f}}}",
+        s.challenger_scored, s.challenger_abs_diff / n, s.challenger_disagree,
+        static_cast<double>(s.challenger_disagree) / n);
+  }
   out += ",\"input\":";
   AppendJsonString(out, s.input);
   out += "}\n";
@@ -105,6 +116,14 @@ std::string SummaryText(const RunSummary& s) {
     out += fmt::format("  state          {:>12} entities, {:.1f} MiB ({:.0f} bytes each)\n",
                        s.state_entities, s.state_bytes / 1048576.0,
                        static_cast<double>(s.state_bytes) / static_cast<double>(s.state_entities));
+  }
+  if (s.challenger_scored > 0) {
+    const double n = static_cast<double>(s.challenger_scored);
+    out += fmt::format(
+        "  challenger     mean |score - champion's| {:.4f}; alert would differ on {} of {} "
+        "({:.3f}%)\n",
+        s.challenger_abs_diff / n, s.challenger_disagree, s.challenger_scored,
+        100 * static_cast<double>(s.challenger_disagree) / n);
   }
   if (!s.rule_hits.empty()) {
     out += "  rule hits\n";

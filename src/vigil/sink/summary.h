@@ -33,6 +33,12 @@ struct RunSummary {
   // Population stability index of model_deciles against the training deciles (a tenth each):
   // under 0.1 stable, 0.1-0.25 drifting, over 0.25 shifted. NaN without model scores.
   double ModelPsi() const;
+  // The shadow challenger beside the champion (all 0 without one): decisions it scored, the
+  // sum of |challenger - champion| probabilities, and decisions whose alert/no-alert outcome
+  // would have differed with the challenger's score in the champion's place.
+  uint64_t challenger_scored = 0;
+  double challenger_abs_diff = 0;
+  uint64_t challenger_disagree = 0;
   // Fires per rule id (shadow rules included), counted on the writer thread per batch.
   std::map<std::string, uint64_t, std::less<>> rule_hits;
   // Partitioned sources (Kafka), gauges set by the engine's writer: how far behind the

@@ -49,7 +49,7 @@ namespace {
 
 // One tree as XGBoost stores it (node ids index these arrays; -1 children mark a leaf).
 struct RawTree {
-  std::vector<double> left, right, cond, index, default_left;
+  std::vector<double> left, right, cond, index, default_left, cover;
   bool leaf(size_t id) const { return left[id] < 0; }
 };
 
@@ -114,12 +114,12 @@ Forest Forest::FromJson(std::string_view json) {
   int depth = 0;
   const auto model = Get<simdjson::dom::element>(booster, "model");
   for (simdjson::dom::element tree : Get<simdjson::dom::array>(model, "trees")) {
-    RawTree t{Numbers(tree, "left_children"), Numbers(tree, "right_children"),
+    RawTree t{Numbers(tree, "left_children"),    Numbers(tree, "right_children"),
               Numbers(tree, "split_conditions"), Numbers(tree, "split_indices"),
-              Numbers(tree, "default_left")};
+              Numbers(tree, "default_left"),     Numbers(tree, "sum_hessian")};
     const size_t n = t.left.size();
     if (n == 0 || t.right.size() != n || t.cond.size() != n || t.index.size() != n ||
-        t.default_left.size() != n) {
+        t.default_left.size() != n || t.cover.size() != n) {
       Fail("tree arrays of different lengths");
     }
     if (auto types = tree.at_key("split_type"); types.error() == simdjson::SUCCESS) {
@@ -135,42 +135,7 @@ Forest Forest::FromJson(std::string_view json) {
   }
   f.num_trees_ = trees.size();
 
-  if (depth <= kMaxCompleteDepth) {
-    f.depth_ = depth;
-    const size_t splits = (size_t{1} << depth) - 1;
-    f.thresholds_.assign(trees.size() * splits, 0.0f);
-    f.features_.assign(trees.size() * splits, 0);
-    f.leaves_.assign(trees.size() * (splits + 1), 0.0f);
-    for (size_t ti = 0; ti < trees.size(); ++ti) {
-      const RawTree& t = trees[ti];
-      float* th = f.thresholds_.data() + ti * splits;
-      uint32_t* fe = f.features_.data() + ti * splits;
-      float* leaves = f.leaves_.data() + ti * (splits + 1);
-      // (XGBoost node id, heap position, depth); padding splits stay threshold 0, feature 0:
-      // either way leads to copies of the same leaf.
-      std::vector<std::tuple<size_t, size_t, int>> stack = {{0, 0, 0}};
-      while (!stack.empty()) {
-        const auto [id, pos, d] = stack.back();
-        stack.pop_back();
-        if (t.leaf(id)) {
-          // The leaves under heap position `pos` at depth d: a run of 2^(D-d) at depth D.
-          size_t first = pos;
-          for (int k = d; k < depth; ++k) first = 2 * first + 1;
-          const size_t count = size_t{1} << (depth - d);
-          for (size_t k = 0; k < count; ++k) {
-            leaves[first - splits + k] = static_cast<float>(t.cond[id]);
-          }
-          continue;
-        }
-        th[pos] = static_cast<float>(t.cond[id]);
-        fe[pos] = static_cast<uint32_t>(t.index[id]) | (t.default_left[id] != 0 ? kDefaultLeft : 0);
-        stack.push_back({static_cast<size_t>(t.left[id]), 2 * pos + 1, d + 1});
-        stack.push_back({static_cast<size_t>(t.right[id]), 2 * pos + 2, d + 1});
-      }
-    }
-    return f;
-  }
-
+  f.max_depth_ = depth;
   // Breadth-first renumbering, so that siblings sit side by side.
   for (const RawTree& t : trees) {
     const uint32_t root = static_cast<uint32_t>(f.nodes_.size());
@@ -179,6 +144,7 @@ Forest Forest::FromJson(std::string_view json) {
     f.nodes_.push_back({});
     for (size_t q = 0; q < queue.size(); ++q) {
       const uint32_t id = queue[q];
+      f.covers_.push_back(static_cast<float>(t.cover[id]));
       Node& node = f.nodes_[root + q];
       if (t.leaf(id)) {
         node = Node{static_cast<float>(t.cond[id]), 0, 0, 1, 0};
@@ -190,6 +156,58 @@ Forest Forest::FromJson(std::string_view json) {
       queue.push_back(static_cast<uint32_t>(t.left[id]));
       queue.push_back(static_cast<uint32_t>(t.right[id]));
       f.nodes_.resize(f.nodes_.size() + 2);
+    }
+    // Expected value of each node's subtree, weighted by cover, children before parents
+    // (breadth-first order puts them after); the tree's is its root's. Float, in XGBoost's
+    // order of operations, so the bias matches pred_contribs.
+    std::vector<float> mean(queue.size());
+    for (size_t q = queue.size(); q-- > 0;) {
+      const Node& node = f.nodes_[root + q];
+      if (node.leaf) {
+        mean[q] = node.value;
+        continue;
+      }
+      const size_t l = node.left - root;
+      float m = mean[l] * f.covers_[node.left];
+      m += mean[l + 1] * f.covers_[node.left + 1];
+      const float cover = f.covers_[root + q];
+      mean[q] = cover > 0 ? m / cover : 0.0f;
+    }
+    f.tree_means_.push_back(mean[0]);
+  }
+  f.BuildShapRatios();
+
+  if (depth > kMaxCompleteDepth) return f;  // deeper forests score with the node walk
+  f.depth_ = depth;
+  const size_t splits = (size_t{1} << depth) - 1;
+  f.thresholds_.assign(trees.size() * splits, 0.0f);
+  f.features_.assign(trees.size() * splits, 0);
+  f.leaves_.assign(trees.size() * (splits + 1), 0.0f);
+  for (size_t ti = 0; ti < trees.size(); ++ti) {
+    const RawTree& t = trees[ti];
+    float* th = f.thresholds_.data() + ti * splits;
+    uint32_t* fe = f.features_.data() + ti * splits;
+    float* leaves = f.leaves_.data() + ti * (splits + 1);
+    // (XGBoost node id, heap position, depth); padding splits stay threshold 0, feature 0:
+    // either way leads to copies of the same leaf.
+    std::vector<std::tuple<size_t, size_t, int>> stack = {{0, 0, 0}};
+    while (!stack.empty()) {
+      const auto [id, pos, d] = stack.back();
+      stack.pop_back();
+      if (t.leaf(id)) {
+        // The leaves under heap position `pos` at depth d: a run of 2^(D-d) at depth D.
+        size_t first = pos;
+        for (int k = d; k < depth; ++k) first = 2 * first + 1;
+        const size_t count = size_t{1} << (depth - d);
+        for (size_t k = 0; k < count; ++k) {
+          leaves[first - splits + k] = static_cast<float>(t.cond[id]);
+        }
+        continue;
+      }
+      th[pos] = static_cast<float>(t.cond[id]);
+      fe[pos] = static_cast<uint32_t>(t.index[id]) | (t.default_left[id] != 0 ? kDefaultLeft : 0);
+      stack.push_back({static_cast<size_t>(t.left[id]), 2 * pos + 1, d + 1});
+      stack.push_back({static_cast<size_t>(t.right[id]), 2 * pos + 2, d + 1});
     }
   }
   return f;

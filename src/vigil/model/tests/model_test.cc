@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -156,7 +157,7 @@ TEST_F(ModelTest, SaveLoadRoundTripGivesIdenticalScores) {
 }
 
 TEST_F(ModelTest, ContributionsSumToTheMargin) {
-  Scorer scorer(model_->json, Engine::kXgboost);
+  Scorer scorer(model_->json, Engine::kNative);
   const std::vector<float> margins = ScoreAll(scorer, *valid_, true);
   std::vector<float> contrib(valid_->cols + 1);
   for (size_t r = 0; r < 300; ++r) {
@@ -196,6 +197,48 @@ TEST_F(ModelTest, NativeEvaluatorEqualsXgboost) {
   }
 }
 
+// Native TreeSHAP against XGBoost's pred_contribs, feature by feature, on rows with missing
+// values (one column in every row of seven, and every column in a few rows), extremes, and
+// the validation rows; and the native values sum to the native margin.
+TEST_F(ModelTest, NativeContributionsEqualXgboost) {
+  Synthetic rows = Synthetic::Make(1500, 10, 13);
+  for (size_t r = 0; r < rows.rows; r += 7) rows.x[r * rows.cols + (r % rows.cols)] = NAN;
+  for (size_t r = 3; r < rows.rows; r += 11) rows.x[r * rows.cols + (r % rows.cols)] = 1e30f;
+  for (size_t r = 5; r < rows.rows; r += 97) {
+    std::fill_n(&rows.x[r * rows.cols], rows.cols, NAN);
+  }
+  Scorer xgb(model_->json, Engine::kXgboost), native(model_->json, Engine::kNative);
+  const std::vector<float> margins = ScoreAll(native, rows, true);
+  std::vector<float> a(rows.cols + 1), b(rows.cols + 1);
+  double max_diff = 0, max_sum_diff = 0;
+  size_t with_missing = 0;
+  for (const Synthetic* s : {&rows, valid_}) {
+    const size_t n = s == valid_ ? 500 : s->rows;
+    for (size_t r = 0; r < n; ++r) {
+      const float* row = &s->x[r * s->cols];
+      ASSERT_TRUE(xgb.Contributions(row, s->cols, a.data()).ok());
+      ASSERT_TRUE(native.Contributions(row, s->cols, b.data()).ok());
+      for (size_t c = 0; c <= s->cols; ++c) {
+        ASSERT_NEAR(a[c], b[c], 1e-5) << "row " << r << " column " << c;
+      }
+      max_diff = std::max(max_diff, MaxDiff(a, b));
+      with_missing += std::any_of(row, row + s->cols, [](float v) { return std::isnan(v); });
+      if (s == &rows) {
+        double sum = 0;
+        for (float c : b) sum += c;
+        max_sum_diff = std::max(max_sum_diff, std::abs(sum - margins[r]));
+      }
+    }
+  }
+  EXPECT_LE(max_sum_diff, 1e-4);
+  EXPECT_GT(with_missing, 200u);
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.3g", max_diff);
+  RecordProperty("max_diff", text);
+  std::snprintf(text, sizeof(text), "%.3g", max_sum_diff);
+  RecordProperty("max_sum_diff", text);
+}
+
 TEST_F(ModelTest, NativeEvaluatorUsesTheCompleteLayoutForDepthSix) {
   EXPECT_EQ(model_internal::Forest::FromJson(model_->json).complete_depth(), 6);
 }
@@ -219,6 +262,13 @@ TEST(NativeTest, DeepTreesFallBackToTheNodeWalkAndAgree) {
   ASSERT_TRUE(xgb.Margin(s.x.data(), s.rows, s.cols, a.data()).ok());
   ASSERT_TRUE(native.Margin(s.x.data(), s.rows, s.cols, b.data()).ok());
   EXPECT_LE(MaxDiff(a, b), 1e-6);
+  // TreeSHAP over deep trees (paths of 12 splits, features met several times on a path).
+  std::vector<float> ca(s.cols + 1), cb(s.cols + 1);
+  for (size_t r = 0; r < 300; ++r) {
+    ASSERT_TRUE(xgb.Contributions(&s.x[r * s.cols], s.cols, ca.data()).ok());
+    ASSERT_TRUE(native.Contributions(&s.x[r * s.cols], s.cols, cb.data()).ok());
+    EXPECT_LE(MaxDiff(ca, cb), 1e-5) << "row " << r;
+  }
 }
 
 TEST_F(ModelTest, WrongWidthIsAnErrorValue) {

@@ -1,4 +1,5 @@
-// Checks the scoring promise that Score and Margin with the native engine allocate nothing,
+// Checks the scoring promise that Score, Margin and Contributions with the native engine
+// allocate nothing,
 // by counting calls to the global operator new (replaced for this whole test binary by
 // vigil_allocation_counter).
 #include <vector>
@@ -24,6 +25,7 @@ TEST(NoAllocation, NativeScore) {
   p.nthread = 1;
   Scorer scorer(Train(in, p).json, Engine::kNative);
   std::vector<float> out(64);
+  std::vector<float> contrib(s.cols + 1);
   const long before = vigil::testing::AllocationCount();
   for (size_t n : {1, 7, 64}) {
     for (size_t at = 0; at + n <= s.rows; at += n) {
@@ -31,6 +33,10 @@ TEST(NoAllocation, NativeScore) {
       if (!scorer.Score(rows, n, s.cols, out.data()).ok()) ADD_FAILURE();
       if (!scorer.Margin(rows, n, s.cols, out.data()).ok()) ADD_FAILURE();
     }
+  }
+  // TreeSHAP too (alerts only, but it runs on the worker thread all the same).
+  for (size_t at = 0; at < 200; ++at) {
+    if (!scorer.Contributions(&s.x[at * s.cols], s.cols, contrib.data()).ok()) ADD_FAILURE();
   }
   EXPECT_EQ(vigil::testing::AllocationCount() - before, 0);
 }

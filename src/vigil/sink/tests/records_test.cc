@@ -86,6 +86,23 @@ TEST(Summary, ModelPsiComparesLiveScoresWithTrainingDeciles) {
   EXPECT_NE(SummaryJson(s).find("\"model_psi\":"), std::string::npos);
 }
 
+TEST(Summary, ChallengerComparedWithTheChampion) {
+  RunSummary s;
+  EXPECT_EQ(SummaryJson(s).find("\"challenger\""), std::string::npos);  // none configured
+  s.challenger_scored = 200;
+  s.challenger_abs_diff = 5;
+  s.challenger_disagree = 3;
+  RunSummary t;
+  t.Add(s);
+  t.Add(s);
+  EXPECT_EQ(t.challenger_scored, 400u);
+  EXPECT_NE(SummaryJson(t).find(R"("challenger":{"scored":400,"mean_abs_diff":0.025000,)"
+                                R"("disagree":6,"disagree_share":0.015000})"),
+            std::string::npos)
+      << SummaryJson(t);
+  EXPECT_NE(SummaryText(t).find("alert would differ on 6 of 400"), std::string::npos);
+}
+
 TEST(Summary, JsonHasTheReconciliationKeys) {
   RunSummary s;
   s.read = 10;
