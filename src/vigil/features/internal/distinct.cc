@@ -181,6 +181,33 @@ class HllBlock {
     }
   }
 
+  // The newest bucket moves `gap` (1 .. buckets - 1) buckets on from the one in slot
+  // newest_slot. The rows of the buckets that leave the window are cleared, and the union is
+  // rebuilt from the rows that stay, unless every leaving row was empty: then it is unchanged.
+  // (An entity with quiet buckets, e.g. a merchant seen every few steps, skips most rebuilds.)
+  void Advance(uint32_t newest_slot, uint32_t gap) const {
+    uint64_t held = 0;
+    uint32_t s = newest_slot;
+    for (uint32_t i = 0; i < gap; ++i) {
+      if (++s == nb_) s = 0;
+      uint8_t* row = Row(s);
+      for (size_t j = 0; j < kRegs; j += 8) {
+        held |= LoadAt<uint64_t>(reinterpret_cast<std::byte*>(row + j));
+      }
+      std::memset(row, 0, kRegs);
+    }
+    if (held == 0) return;
+    // The rows that stay are the nb_ - gap after the last cleared one.
+    uint8_t* all = All();
+    if (++s == nb_) s = 0;
+    std::memcpy(all, Row(s), kRegs);
+    for (uint32_t i = 1; i < nb_ - gap; ++i) {
+      if (++s == nb_) s = 0;
+      MaxInto(all, Row(s));
+    }
+    StoreSums(Sums::Of(all));
+  }
+
   void RebuildUnion() const {
     uint8_t* all = All();
     std::memset(all, 0, kRegs);
@@ -223,13 +250,7 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
       word &= ~kHllMode;
       StoreAt<uint64_t>(state + kHeap, word);
     } else if (hll) {
-      const HllBlock block(BlockPtr(word), nb);
-      uint32_t s = SlotOf(newest, nb);
-      for (int64_t i = 0; i < gap; ++i) {
-        if (++s == nb) s = 0;
-        std::memset(block.Row(s), 0, kRegs);
-      }
-      block.RebuildUnion();
+      HllBlock(BlockPtr(word), nb).Advance(SlotOf(newest, nb), static_cast<uint32_t>(gap));
     } else if (newest != kNoBucket) {
       PurgeOlderThan(state, newest, k - nb + 1);
     }
