@@ -888,6 +888,22 @@ TEST(Geo, KnownDistances) {
   EXPECT_TRUE(std::isnan(HaversineKm(std::nan(""), 0, 0, 0)));
 }
 
+// The feature engine answers "same place as before" with +0.0 without calling HaversineKm;
+// that is only the same value if the formula gives exactly +0 (not -0, not a rounding residue)
+// for every finite point, poles, date line and negative coordinates included.
+TEST(Geo, SamePlaceIsExactlyPositiveZero) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> lat(-90, 90), lon(-180, 180);
+  std::vector<std::pair<double, double>> points = {
+      {0, 0}, {90, 0}, {-90, 0}, {0, 180}, {0, -180}, {-0.0, -0.0}, {89.9999999, 179.9999999}};
+  for (int i = 0; i < 10000; ++i) points.emplace_back(lat(rng), lon(rng));
+  for (const auto& [a, o] : points) {
+    const double km = HaversineKm(a, o, a, o);
+    ASSERT_EQ(km, 0.0) << a << "," << o;
+    ASSERT_FALSE(std::signbit(km)) << a << "," << o;
+  }
+}
+
 TEST(Geo, Speed) {
   EXPECT_DOUBLE_EQ(SpeedKmh(100.0, kHour), 100.0);
   EXPECT_DOUBLE_EQ(SpeedKmh(343.5, kHour / 2), 687.0);
