@@ -497,7 +497,8 @@ TEST(Distinct, MovingStateWithMemcpyTransfersOwnership) {
 // While at most 16 values are live the count is exact: compare with a map of each value's
 // latest bucket, under random in-order, out-of-order and gapped times.
 TEST(Distinct, ExactRegimeDifferentialAgainstNaive) {
-  for (uint16_t buckets : {1, 3, 12}) {
+  // 40000 buckets: ages past 2^15, where a signed 16-bit compare in the purge would go wrong.
+  for (uint16_t buckets : {1, 3, 12, 40000}) {
     for (uint64_t seed = 1; seed <= 30; ++seed) {
       const DistinctLayout l{buckets, 100};
       const int64_t window = 100 * buckets;
