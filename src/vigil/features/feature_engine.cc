@@ -503,6 +503,7 @@ struct FeatureEngine::Impl {
   std::vector<uint64_t> hashes;        // by hashed field
   std::vector<fi::WindowAgg> aggs;     // by ring
   std::vector<double> distinct_count;  // by distinct part
+  std::vector<double> geo_km;          // by geo part: km from the previous position
 
   void SizeScratch(const Layout& l) {
     auto grow = [](auto& v, size_t n) {
@@ -516,6 +517,7 @@ struct FeatureEngine::Impl {
     grow(hashes, l.hashed.size());
     grow(aggs, l.rings.size());
     grow(distinct_count, l.distincts.size());
+    grow(geo_km, l.geos.size());
   }
 
   static bool Passes(const Event& e, const Layout::Gate& g) {
@@ -576,6 +578,16 @@ struct FeatureEngine::Impl {
       }
       distinct_count[i] =
           fi::DistinctReadAt(d.layout, b + d.offset, k, clock_after[static_cast<size_t>(d.clock)]);
+    }
+    // Distance from the previous position, once per position for both the distance and the
+    // speed. The same finite place as before is 0 km without the trigonometry (the formula
+    // gives exactly +0 there too); NaN coordinates fail the comparison and give NaN.
+    for (size_t i = 0; i < l.geos.size(); ++i) {
+      const auto& g = l.geos[i];
+      const double plat = LoadF64(b + g.offset), plon = LoadF64(b + g.offset + 8);
+      const double lat = NumericValue(e, g.lat), lon = NumericValue(e, g.lon);
+      const bool same = lat == plat && lon == plon && std::isfinite(lat) && std::isfinite(lon);
+      geo_km[i] = same ? 0.0 : fi::HaversineKm(plat, plon, lat, lon);
     }
     // 2. Read every feature: windows as of now, history as of before the event.
     for (const auto& rd : l.reads) {
@@ -638,10 +650,7 @@ struct FeatureEngine::Impl {
         }
         case Op::kGeoDistance:
         case Op::kGeoSpeed: {
-          const auto& g = l.geos[static_cast<size_t>(rd.part)];
-          const double plat = LoadF64(b + g.offset), plon = LoadF64(b + g.offset + 8);
-          const double lat = NumericValue(e, g.lat), lon = NumericValue(e, g.lon);
-          const double km = fi::HaversineKm(plat, plon, lat, lon);  // NaN if any is NaN
+          const double km = geo_km[static_cast<size_t>(rd.part)];  // NaN if any is NaN
           o = rd.op == Op::kGeoDistance ? km
               : last_time == INT64_MIN  ? kNaN
                                         : fi::SpeedKmh(km, t - last_time);

@@ -7,6 +7,10 @@
 #include <cmath>
 #include <memory>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace vigil::features_internal {
 namespace {
 
@@ -28,6 +32,55 @@ uint32_t Fingerprint(uint64_t h) {
 // Full bucket index of an entry stored as its low 16 bits, relative to the newest bucket.
 inline int64_t EntryBucket(int64_t newest, uint16_t low) {
   return newest - static_cast<uint16_t>(static_cast<uint16_t>(newest) - low);
+}
+
+// Bit i set when entry i's fingerprint equals fp (0: the empty entries). The 16 entries are
+// 64 bytes: two AVX2 compares where available, else a loop the compiler may vectorise.
+inline uint32_t EntriesEqualTo(const std::byte* state, uint32_t fp) {
+#if defined(__AVX2__)
+  const __m256i want = _mm256_set1_epi32(static_cast<int>(fp));
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + kFps));
+  const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + kFps + 32));
+  const auto m_lo =
+      static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(lo, want))));
+  const auto m_hi =
+      static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(hi, want))));
+  return m_lo | m_hi << 8;
+#else
+  uint32_t m = 0;
+  for (int i = 0; i < kExact; ++i) m |= uint32_t{LoadAt<uint32_t>(state + kFps + 4 * i) == fp} << i;
+  return m;
+#endif
+}
+
+// Empties the entries whose bucket is older than oldest_live (all when newest < oldest_live).
+// An entry's age newest - bucket is the 16-bit difference of the stored low bits (see
+// EntryBucket); an entry survives when its age is at most newest - oldest_live.
+inline void PurgeOlderThan(std::byte* state, int64_t newest, int64_t oldest_live) {
+  const int64_t max_age = newest - oldest_live;
+  if (max_age < 0) {
+    std::memset(state + kFps, 0, 4 * kExact);
+    return;
+  }
+  const auto newest_low = static_cast<uint16_t>(newest);
+  const auto keep_age = static_cast<uint16_t>(max_age);  // < buckets <= 65535
+#if defined(__AVX2__)
+  const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + kBuckets));
+  const __m256i age = _mm256_sub_epi16(_mm256_set1_epi16(static_cast<int16_t>(newest_low)), low);
+  // Unsigned age <= keep_age: min(age, keep_age) == age.
+  const __m256i keep = _mm256_cmpeq_epi16(
+      _mm256_min_epu16(age, _mm256_set1_epi16(static_cast<int16_t>(keep_age))), age);
+  auto* fps = reinterpret_cast<__m256i*>(state + kFps);
+  const __m256i keep_lo = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(keep));
+  const __m256i keep_hi = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(keep, 1));
+  _mm256_storeu_si256(fps, _mm256_and_si256(_mm256_loadu_si256(fps), keep_lo));
+  _mm256_storeu_si256(fps + 1, _mm256_and_si256(_mm256_loadu_si256(fps + 1), keep_hi));
+#else
+  for (int i = 0; i < kExact; ++i) {
+    const auto age = static_cast<uint16_t>(newest_low - LoadAt<uint16_t>(state + kBuckets + 2 * i));
+    if (age > keep_age) StoreAt<uint32_t>(state + kFps + 4 * i, 0);
+  }
+#endif
 }
 
 // Register index and rank (position of the first 1 bit after the 8 index bits, from 1) of a
@@ -128,6 +181,33 @@ class HllBlock {
     }
   }
 
+  // The newest bucket moves `gap` (1 .. buckets - 1) buckets on from the one in slot
+  // newest_slot. The rows of the buckets that leave the window are cleared, and the union is
+  // rebuilt from the rows that stay, unless every leaving row was empty: then it is unchanged.
+  // (An entity with quiet buckets, e.g. a merchant seen every few steps, skips most rebuilds.)
+  void Advance(uint32_t newest_slot, uint32_t gap) const {
+    uint64_t held = 0;
+    uint32_t s = newest_slot;
+    for (uint32_t i = 0; i < gap; ++i) {
+      if (++s == nb_) s = 0;
+      uint8_t* row = Row(s);
+      for (size_t j = 0; j < kRegs; j += 8) {
+        held |= LoadAt<uint64_t>(reinterpret_cast<std::byte*>(row + j));
+      }
+      std::memset(row, 0, kRegs);
+    }
+    if (held == 0) return;
+    // The rows that stay are the nb_ - gap after the last cleared one.
+    uint8_t* all = All();
+    if (++s == nb_) s = 0;
+    std::memcpy(all, Row(s), kRegs);
+    for (uint32_t i = 1; i < nb_ - gap; ++i) {
+      if (++s == nb_) s = 0;
+      MaxInto(all, Row(s));
+    }
+    StoreSums(Sums::Of(all));
+  }
+
   void RebuildUnion() const {
     uint8_t* all = All();
     std::memset(all, 0, kRegs);
@@ -170,21 +250,9 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
       word &= ~kHllMode;
       StoreAt<uint64_t>(state + kHeap, word);
     } else if (hll) {
-      const HllBlock block(BlockPtr(word), nb);
-      uint32_t s = SlotOf(newest, nb);
-      for (int64_t i = 0; i < gap; ++i) {
-        if (++s == nb) s = 0;
-        std::memset(block.Row(s), 0, kRegs);
-      }
-      block.RebuildUnion();
+      HllBlock(BlockPtr(word), nb).Advance(SlotOf(newest, nb), static_cast<uint32_t>(gap));
     } else if (newest != kNoBucket) {
-      const int64_t oldest_live = k - nb + 1;
-      for (int i = 0; i < kExact; ++i) {
-        std::byte* fp = state + kFps + 4 * i;
-        if (LoadAt<uint32_t>(fp) == 0) continue;
-        const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
-        if (b < oldest_live) StoreAt<uint32_t>(fp, 0);
-      }
+      PurgeOlderThan(state, newest, k - nb + 1);
     }
     newest = k;
   } else if (k <= newest - nb) {
@@ -197,19 +265,18 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
   }
 
   const uint32_t fp = Fingerprint(value_hash);
-  int free_slot = -1;
-  for (int i = 0; i < kExact; ++i) {
-    const uint32_t e = LoadAt<uint32_t>(state + kFps + 4 * i);
-    if (e == fp) {
-      std::byte* b = state + kBuckets + 2 * i;
-      if (EntryBucket(newest, LoadAt<uint16_t>(b)) < k) {
-        StoreAt<uint16_t>(b, static_cast<uint16_t>(k));
-      }
-      return;
+  // Fingerprints are unique among the entries, so at most one matches.
+  const uint32_t match = EntriesEqualTo(state, fp);
+  if (match != 0) {
+    std::byte* b = state + kBuckets + 2 * std::countr_zero(match);
+    if (EntryBucket(newest, LoadAt<uint16_t>(b)) < k) {
+      StoreAt<uint16_t>(b, static_cast<uint16_t>(k));
     }
-    if (e == 0 && free_slot < 0) free_slot = i;
+    return;
   }
-  if (free_slot >= 0) {
+  const uint32_t empty = EntriesEqualTo(state, 0);
+  if (empty != 0) {
+    const int free_slot = std::countr_zero(empty);  // the first empty entry
     StoreAt<uint32_t>(state + kFps + 4 * free_slot, fp);
     StoreAt<uint16_t>(state + kBuckets + 2 * free_slot, static_cast<uint16_t>(k));
     return;
@@ -260,11 +327,8 @@ double DistinctReadAt(const DistinctLayout& layout, const std::byte* state, int6
   if ((word & kHllMode) == 0) {
     // Entries older than the window ending at the newest bucket were purged when it advanced,
     // so a read at the newest bucket counts every entry.
+    if (k == newest) return kExact - std::popcount(EntriesEqualTo(state, 0));
     int n = 0;
-    if (k == newest) {
-      for (int i = 0; i < kExact; ++i) n += LoadAt<uint32_t>(state + kFps + 4 * i) != 0;
-      return n;
-    }
     for (int i = 0; i < kExact; ++i) {
       const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
       n += (LoadAt<uint32_t>(state + kFps + 4 * i) != 0) & (b >= lo) & (b <= hi);

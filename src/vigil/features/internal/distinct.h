@@ -21,8 +21,8 @@ namespace vigil::features_internal {
 // (buckets + 1) * 256 + 16 bytes, allocated on the heap the first time and kept for reuse. A read
 // takes the register-wise max over the live buckets and applies the standard HLL estimator with
 // linear counting for small ranges (standard error 1.04 / sqrt(256) = 6.5%). The union is kept up
-// to date per add and rebuilt once per step, so a read at the newest bucket costs O(1); other reads
-// merge the rows. When
+// to date per add and rebuilt once per step (skipped when the buckets leaving the window held
+// nothing), so a read at the newest bucket costs O(1); other reads merge the rows. When
 // every bucket has left the window, the entity goes back to exact counting (the registers stay
 // allocated, so a later switch allocates nothing). Once in HLL mode it stays approximate while any
 // bucket is live, even if fewer than 16 values remain.
@@ -58,7 +58,8 @@ void DistinctInit(const DistinctLayout& layout, std::byte* state);
 // Records value_hash at t_us (>= 0). Values whose bucket is older than the window ending at the
 // newest bucket seen are dropped, as for RingAdd. Allocates DistinctHeapBytes once, the first
 // time the entity overflows the exact limit; allocation failure throws std::bad_alloc. In HLL
-// mode, the first add of each new step rebuilds the union: O(buckets * 256) byte maxes.
+// mode, the first add of each new step rebuilds the union: O(buckets * 256) byte maxes, unless
+// the rows leaving the window were empty.
 // Needs own_cursor.
 void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us, uint64_t value_hash);
 

@@ -497,7 +497,8 @@ TEST(Distinct, MovingStateWithMemcpyTransfersOwnership) {
 // While at most 16 values are live the count is exact: compare with a map of each value's
 // latest bucket, under random in-order, out-of-order and gapped times.
 TEST(Distinct, ExactRegimeDifferentialAgainstNaive) {
-  for (uint16_t buckets : {1, 3, 12}) {
+  // 40000 buckets: ages past 2^15, where a signed 16-bit compare in the purge would go wrong.
+  for (uint16_t buckets : {1, 3, 12, 40000}) {
     for (uint64_t seed = 1; seed <= 30; ++seed) {
       const DistinctLayout l{buckets, 100};
       const int64_t window = 100 * buckets;
@@ -886,6 +887,22 @@ TEST(Geo, KnownDistances) {
   EXPECT_NEAR(HaversineKm(40, -74, -40, 106), 20015.1, 1.0);
   EXPECT_EQ(HaversineKm(48.8566, 2.3522, 48.8566, 2.3522), 0.0);
   EXPECT_TRUE(std::isnan(HaversineKm(std::nan(""), 0, 0, 0)));
+}
+
+// The feature engine answers "same place as before" with +0.0 without calling HaversineKm;
+// that is only the same value if the formula gives exactly +0 (not -0, not a rounding residue)
+// for every finite point, poles, date line and negative coordinates included.
+TEST(Geo, SamePlaceIsExactlyPositiveZero) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> lat(-90, 90), lon(-180, 180);
+  std::vector<std::pair<double, double>> points = {
+      {0, 0}, {90, 0}, {-90, 0}, {0, 180}, {0, -180}, {-0.0, -0.0}, {89.9999999, 179.9999999}};
+  for (int i = 0; i < 10000; ++i) points.emplace_back(lat(rng), lon(rng));
+  for (const auto& [a, o] : points) {
+    const double km = HaversineKm(a, o, a, o);
+    ASSERT_EQ(km, 0.0) << a << "," << o;
+    ASSERT_FALSE(std::signbit(km)) << a << "," << o;
+  }
 }
 
 TEST(Geo, Speed) {
