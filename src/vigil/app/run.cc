@@ -228,7 +228,7 @@ int RunKafka(const RunArgs& a, const config::Pipeline& pipeline, const features:
   if (tokenizer) opts.tokenizer = &*tokenizer;
   PipelineStages stages(pipeline, spec);
   std::optional<ReloadWatcher> watcher;
-  if (stages.book()) watcher.emplace(*stages.book(), a.pipeline, g_reload);
+  if (stages.book()) watcher.emplace(stages, a.pipeline, g_reload);
   const PidFile pid(dir.empty() ? "" : Join(dir, "vigil.pid"));
   LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty() || !pipeline.api_listen.empty(),
                ApiSources(pipeline, stages, alerts_path, opts.workers));
