@@ -255,6 +255,7 @@ bool KafkaSource::Next(std::vector<source::Record>& out, size_t max) {
     r.offset = static_cast<uint64_t>(m->offset);
     r.line = static_cast<uint64_t>(m->offset);
     r.replay = m->offset < s.replay_until;
+    r.timestamp_ms = rd_kafka_message_timestamp(m, nullptr);
     s.next = m->offset + 1;
     if (r.replay) {
       replayed_.fetch_add(1, std::memory_order_relaxed);
@@ -428,8 +429,14 @@ void KafkaOutputs::Begin() {
   if (in_txn_ || !config_.exactly_once) return;
   if (rd_kafka_error_t* e = rd_kafka_begin_transaction(rk_)) {
     const std::string msg = rd_kafka_error_string(e);
+    const bool fatal = rd_kafka_error_is_fatal(e);
     rd_kafka_error_destroy(e);
-    throw std::runtime_error(fmt::format("kafka: begin_transaction: {}", msg));
+    if (fatal) throw std::runtime_error(fmt::format("kafka: begin_transaction: {}", msg));
+    // Still recovering from an abort (a new producer epoch is being fetched): what is sent
+    // until the next commit is dropped, and that commit aborts and rewinds.
+    Warn(fmt::format("begin_transaction: {}: this transaction will be aborted", msg));
+    failed_ = true;
+    return;
   }
   in_txn_ = true;
 }
@@ -438,6 +445,7 @@ void KafkaOutputs::Send(Stream stream, std::string_view key, std::string_view li
   rd_kafka_topic_t* t = topics_[static_cast<size_t>(stream)];
   if (!t) return;
   Begin();
+  if (failed_) return;
   for (;;) {
     if (rd_kafka_produce(t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
                          const_cast<char*>(line.data()), line.size(),
@@ -445,6 +453,14 @@ void KafkaOutputs::Send(Stream stream, std::string_view key, std::string_view li
       break;
     }
     const rd_kafka_resp_err_t e = rd_kafka_last_error();
+    if (e == RD_KAFKA_RESP_ERR__STATE && config_.exactly_once &&
+        rd_kafka_fatal_error(rk_, nullptr, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // The transaction failed under us (e.g. the broker went away mid-transaction): drop
+      // what follows; the next commit aborts and the engine rewinds.
+      Warn("the transaction failed: it will be aborted and its events decided again");
+      failed_ = true;
+      return;
+    }
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       throw std::runtime_error(
           fmt::format("kafka: producing to {}: {}", rd_kafka_topic_name(t), rd_kafka_err2str(e)));
@@ -463,7 +479,8 @@ bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& position
   bool ok = true;
   if (config_.exactly_once) {
     Begin();  // offsets may move with nothing sent (duplicates only)
-    if (offsets->cnt > 0) {
+    if (failed_) ok = false;
+    if (ok && offsets->cnt > 0) {
       ok = TxnCall("send_offsets_to_transaction", [&] {
         rd_kafka_consumer_group_metadata_t* md =
             rd_kafka_consumer_group_metadata(source_.Consumer());
@@ -501,8 +518,12 @@ bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& position
 }
 
 void KafkaOutputs::Abort() {
-  if (!config_.exactly_once || !in_txn_) return;
-  TxnCall("abort_transaction", [&] { return rd_kafka_abort_transaction(rk_, 30000); });
+  const bool failed = failed_;
+  failed_ = false;
+  if (!config_.exactly_once || (!in_txn_ && !failed)) return;
+  if (in_txn_) {
+    TxnCall("abort_transaction", [&] { return rd_kafka_abort_transaction(rk_, 30000); });
+  }
   in_txn_ = false;
   delivery_error_.clear();
   aborts_.fetch_add(1);

@@ -130,6 +130,7 @@ class KafkaOutputs final : public engine::TransactionalOutputs {
   rd_kafka_s* rk_ = nullptr;
   std::vector<rd_kafka_topic_s*> topics_;  // by Stream; null: not written
   bool in_txn_ = false;
+  bool failed_ = false;  // the open transaction failed: nothing more is sent until Abort
   uint64_t unpolled_ = 0;
   std::string delivery_error_;  // first failed delivery since the last commit
   std::atomic<double> last_commit_ms_{0};
