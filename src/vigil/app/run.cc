@@ -157,6 +157,36 @@ std::string Join(const std::string& dir, const char* name) {
   return (std::filesystem::path(dir) / name).string();
 }
 
+// What file and Kafka runs share: the stages with hot reload, the pid file, the HTTP API,
+// progress, the engine, and the summary (printed, and written to DIR and --summary-json).
+// Closes the outputs.
+sink::RunSummary Execute(const RunArgs& a, const config::Pipeline& pipeline,
+                         const features::Spec& spec, engine::RunOptions opts,
+                         source::RecordSource& src, engine::Outputs& outs, const std::string& dir,
+                         const std::string& alerts_path) {
+  const std::optional<sink::Tokenizer> tokenizer = MakeTokenizer(pipeline);
+  if (tokenizer) opts.tokenizer = &*tokenizer;
+  InstallSignalHandlers();
+  PipelineStages stages(pipeline, spec);
+  std::optional<ReloadWatcher> watcher;
+  if (stages.book()) watcher.emplace(stages, a.pipeline, g_reload);
+  const PidFile pid(dir.empty() ? "" : Join(dir, "vigil.pid"));
+  LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty() || !pipeline.api_listen.empty(),
+               ApiSources(pipeline, stages, alerts_path, opts.workers));
+  const bool show = ShowProgress(a.progress);
+  opts.on_progress = live.Wrap(MakeProgress(show));
+  engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
+  sink::RunSummary summary = engine.Run(src, outs);
+  live.Finish(summary);
+  FinishProgress(show);
+  outs = {};
+
+  if (!dir.empty()) WriteSummaryJson(Join(dir, "summary.json"), summary);
+  WriteSummaryJson(a.summary_json, summary);
+  std::fputs(sink::SummaryText(summary).c_str(), stderr);
+  return summary;
+}
+
 // `vigil run` on a Kafka cluster: events from the pipeline's topics, outputs to its topics,
 // committed together (exactly once) every kafka.commit_interval. Runs until SIGINT/SIGTERM
 // (or --exit-when-idle), then commits and leaves the group.
@@ -224,29 +254,11 @@ int RunKafka(const RunArgs& a, const config::Pipeline& pipeline, const features:
   // Kept across runs: alerts are keyed by event id, so a replay stores none twice.
   if (!alerts_path.empty()) outs.alerts = sink::AlertStore::Open(alerts_path);
 
-  const std::optional<sink::Tokenizer> tokenizer = MakeTokenizer(pipeline);
-  if (tokenizer) opts.tokenizer = &*tokenizer;
-  PipelineStages stages(pipeline, spec);
-  std::optional<ReloadWatcher> watcher;
-  if (stages.book()) watcher.emplace(stages, a.pipeline, g_reload);
-  const PidFile pid(dir.empty() ? "" : Join(dir, "vigil.pid"));
-  LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty() || !pipeline.api_listen.empty(),
-               ApiSources(pipeline, stages, alerts_path, opts.workers));
-  const bool show = ShowProgress(a.progress);
-  opts.on_progress = live.Wrap(MakeProgress(show));
   std::fprintf(stderr, "vigil: reading %s from %s as group %s (%s)\n", src.Name().c_str() + 6,
                kc.brokers.c_str(), kc.group.c_str(),
                kc.exactly_once ? "exactly once" : "at least once");
-  engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
-  sink::RunSummary summary = engine.Run(src, outs);
+  Execute(a, pipeline, spec, std::move(opts), src, outs, dir, alerts_path);
   src.Close();
-  live.Finish(summary);
-  FinishProgress(show);
-  outs.alerts.reset();
-
-  if (!dir.empty()) WriteSummaryJson(Join(dir, "summary.json"), summary);
-  WriteSummaryJson(a.summary_json, summary);
-  std::fputs(sink::SummaryText(summary).c_str(), stderr);
   return 0;
 }
 
@@ -397,26 +409,8 @@ int Run(const RunArgs& a) {
       sink::OutputFile::Open(dead_path, keep(previous ? previous->dead_letters_bytes : 0));
   outs.late = sink::OutputFile::Open(late_path, keep(previous ? previous->late_bytes : 0));
 
-  const std::optional<sink::Tokenizer> tokenizer = MakeTokenizer(pipeline);
-  if (tokenizer) opts.tokenizer = &*tokenizer;
-  InstallSignalHandlers();
-  PipelineStages stages(pipeline, spec);
-  std::optional<ReloadWatcher> watcher;
-  if (stages.book()) watcher.emplace(stages, a.pipeline, g_reload);
-  const PidFile pid(dir.empty() ? "" : Join(dir, "vigil.pid"));
-  LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty() || !pipeline.api_listen.empty(),
-               ApiSources(pipeline, stages, alerts_path, opts.workers));
-  const bool show = ShowProgress(a.progress);
-  opts.on_progress = live.Wrap(MakeProgress(show));
-  engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
-  sink::RunSummary summary = engine.Run(*src, outs);
-  live.Finish(summary);
-  FinishProgress(show);
-  outs = {};
-
-  if (!dir.empty()) WriteSummaryJson(Join(dir, "summary.json"), summary);
-  WriteSummaryJson(a.summary_json, summary);
-  std::fputs(sink::SummaryText(summary).c_str(), stderr);
+  const sink::RunSummary summary =
+      Execute(a, pipeline, spec, std::move(opts), *src, outs, dir, alerts_path);
   return summary.completed ? 0 : 130;
 }
 
