@@ -36,47 +36,30 @@ class ToolError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct HandleDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
-
-struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
-};
-using Conf = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
-
-struct TopicDeleter {
-  void operator()(rd_kafka_topic_t* rkt) const { rd_kafka_topic_destroy(rkt); }
-};
-using Topic = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
-
-struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* md) const { rd_kafka_metadata_destroy(md); }
-};
-using Metadata = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
-
-struct QueueDeleter {
-  void operator()(rd_kafka_queue_t* queue) const { rd_kafka_queue_destroy(queue); }
-};
-using Queue = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
-
-struct EventDeleter {
-  void operator()(rd_kafka_event_t* event) const { rd_kafka_event_destroy(event); }
-};
-using Event = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
-
-struct MessageDeleter {
-  void operator()(rd_kafka_message_t* msg) const { rd_kafka_message_destroy(msg); }
-};
-using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
-
-struct PartitionListDeleter {
-  void operator()(rd_kafka_topic_partition_list_t* list) const {
-    rd_kafka_topic_partition_list_destroy(list);
+// unique_ptr deleters for librdkafka's handles: Deleter<rd_kafka_destroy> etc.
+template <auto Destroy>
+struct Deleter {
+  template <typename T>
+  void operator()(T* p) const {
+    Destroy(p);
   }
 };
-using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+using Handle = std::unique_ptr<rd_kafka_t, Deleter<rd_kafka_destroy>>;
+
+using Conf = std::unique_ptr<rd_kafka_conf_t, Deleter<rd_kafka_conf_destroy>>;
+
+using Topic = std::unique_ptr<rd_kafka_topic_t, Deleter<rd_kafka_topic_destroy>>;
+
+using Metadata = std::unique_ptr<const rd_kafka_metadata_t, Deleter<rd_kafka_metadata_destroy>>;
+
+using Queue = std::unique_ptr<rd_kafka_queue_t, Deleter<rd_kafka_queue_destroy>>;
+
+using Event = std::unique_ptr<rd_kafka_event_t, Deleter<rd_kafka_event_destroy>>;
+
+using Message = std::unique_ptr<rd_kafka_message_t, Deleter<rd_kafka_message_destroy>>;
+
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t,
+                                      Deleter<rd_kafka_topic_partition_list_destroy>>;
 
 Conf NewConf(const std::string& bootstrap) {
   Conf conf{rd_kafka_conf_new()};
@@ -453,6 +436,7 @@ struct ConsumeArgs {
   std::string out = "-";
   std::string group;
   std::string latency_field;
+  bool latency_at_receipt = false;
 };
 
 // Latency of each consumed message: its Kafka timestamp (CreateTime as its producer set it,
@@ -460,11 +444,16 @@ struct ConsumeArgs {
 // in milliseconds since the Unix epoch. Summarised as percentiles at the end.
 class Latencies {
  public:
-  explicit Latencies(std::string field) : field_(std::move(field)) {}
+  Latencies(std::string field, bool at_receipt)
+      : field_(std::move(field)), at_receipt_(at_receipt) {}
 
   void Add(const rd_kafka_message_t* msg) {
     rd_kafka_timestamp_type_t type;
-    const int64_t timestamp_ms = rd_kafka_message_timestamp(msg, &type);
+    const int64_t timestamp_ms = at_receipt_
+                                     ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count()
+                                     : rd_kafka_message_timestamp(msg, &type);
     buffer_.assign(static_cast<const char*>(msg->payload), msg->len);
     buffer_.reserve(buffer_.size() + simdjson::SIMDJSON_PADDING);
     namespace od = simdjson::ondemand;
@@ -492,14 +481,16 @@ class Latencies {
       return values_[std::min(rank, values_.size() - 1)];
     };
     fmt::print(stderr,
-               "kafka-tool: latency ms (message timestamp - {}) over {} messages: p50 {:.1f} "
+               "kafka-tool: latency ms ({} - {}) over {} messages: p50 {:.1f} "
                "p99 {:.1f} p999 {:.1f} max {:.1f}{}\n",
-               field_, values_.size(), at(0.5), at(0.99), at(0.999), values_.back(),
+               at_receipt_ ? "receipt time" : "message timestamp", field_, values_.size(), at(0.5),
+               at(0.99), at(0.999), values_.back(),
                missing_ > 0 ? fmt::format(" ({} without the field)", missing_) : "");
   }
 
  private:
   std::string field_;
+  bool at_receipt_;
   std::string buffer_;
   simdjson::ondemand::parser parser_;
   std::vector<double> values_;
@@ -574,7 +565,7 @@ int Consume(const ConsumeArgs& args) {
   }
 
   std::optional<Latencies> latencies;
-  if (!args.latency_field.empty()) latencies.emplace(args.latency_field);
+  if (!args.latency_field.empty()) latencies.emplace(args.latency_field, args.latency_at_receipt);
   int64_t read = 0;
   std::string last_error;
   auto poll_until = [&](Clock::time_point until, int64_t limit) {
@@ -711,6 +702,9 @@ int main(int argc, char** argv) {
   consume_cmd->add_option("--latency-field", consume.latency_field,
                           "Print p50/p99/p999 of each message's Kafka timestamp minus this "
                           "top-level JSON field (milliseconds since the Unix epoch)");
+  consume_cmd->add_flag("--latency-at-receipt", consume.latency_at_receipt,
+                        "With --latency-field: measure from the field to the moment the message "
+                        "is received (with --read-committed: to its transaction's commit)");
 
   try {
     app.parse(argc, argv);
