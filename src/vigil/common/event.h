@@ -37,15 +37,16 @@ struct Value {
 // the capacity of `values` and `arena`, so steady-state decoding does not allocate.
 // Not thread-safe; an Event is written by one thread and then only read.
 struct Event {
-  uint64_t record = 0;        // 1-based record number in the source (CSV header not counted)
-  uint64_t offset = 0;        // byte offset of the record's first byte in the source
-  int64_t time_us = 0;        // event time, microseconds since the Unix epoch, UTC
-  uint64_t key_hash = 0;      // hash of the routing key; picks the worker
-  uint32_t id_index = 0;      // which field holds the event id (a string)
-  uint32_t key_index = 0;     // which field holds the routing key (a string)
-  bool replay = false;        // only rebuilds state: no decision is made or written for it
-  std::vector<Value> values;  // by field index, in schema order
-  std::string arena;          // bytes of all string values
+  uint64_t record = 0;          // 1-based record number in the source (CSV header not counted)
+  uint64_t offset = 0;          // byte offset of the record's first byte in the source
+  int64_t time_us = 0;          // event time, microseconds since the Unix epoch, UTC
+  uint64_t key_hash = 0;        // hash of the routing key; picks the worker
+  uint32_t id_index = 0;        // which field holds the event id (a string)
+  uint32_t key_index = 0;       // which field holds the routing key (a string)
+  bool replay = false;          // only rebuilds state: no decision is made or written for it
+  int64_t source_time_ms = -1;  // when the source got it (a Kafka message's timestamp), or -1
+  std::vector<Value> values;    // by field index, in schema order
+  std::string arena;            // bytes of all string values
 
   void Reset(size_t field_count) {
     values.assign(field_count, Value{});

@@ -265,6 +265,7 @@ struct Engine::Impl {
         clock.Advance(scratch.time_us, pipeline.allowed_lateness_us);
         scratch.record = st.read_total;
         scratch.replay = false;
+        scratch.source_time_ms = r.timestamp_ms;
         if (!pipeline.event_time_order) {
           Accept(*b, scratch, r.salt);
           continue;

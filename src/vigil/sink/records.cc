@@ -149,6 +149,10 @@ void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
   }
   out.append(",\"record\":");
   AppendJsonNumber(out, static_cast<int64_t>(e.record));
+  if (e.source_time_ms >= 0) {  // Kafka: the input message's timestamp, for latency
+    out.append(",\"source_timestamp_ms\":");
+    AppendJsonNumber(out, e.source_time_ms);
+  }
   if (format.include_event) {
     out.append(",\"event\":{");
     for (size_t i = 0; i < p.input.fields.size(); ++i) {

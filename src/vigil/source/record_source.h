@@ -22,6 +22,7 @@ struct Record {
   int32_t partition = -1;
   uint64_t salt = 0;
   bool replay = false;
+  int64_t timestamp_ms = -1;  // the message's timestamp (Kafka), ms since the Unix epoch
 };
 
 // A partition's position as committed with a run's outputs: the offset of the next record to
