@@ -199,6 +199,34 @@ std::vector<AlertStore::Row> AlertStore::Query(const Filter& f) {
   return rows;
 }
 
+std::optional<AlertStore::Row> AlertStore::Get(std::string_view event_id) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT event_id, event_time, entity, outcome, score, rules, narrative, "
+                         "rules_version, decision FROM alerts WHERE event_id = ?1",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    Fail("cannot query");
+  }
+  BindText(s, 1, event_id);
+  std::optional<Row> row;
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    Row& r = row.emplace();
+    r.event_id = Text(s, 0);
+    r.event_time = Text(s, 1);
+    r.entity = Text(s, 2);
+    r.outcome = Text(s, 3);
+    r.score = sqlite3_column_double(s, 4);
+    r.rules = Text(s, 5);
+    r.narrative = Text(s, 6);
+    r.rules_version = sqlite3_column_int64(s, 7);
+    r.decision = Text(s, 8);
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) Fail("query failed");
+  return row;
+}
+
 int64_t AlertStore::Count() {
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM alerts", -1, &s, nullptr) != SQLITE_OK) {

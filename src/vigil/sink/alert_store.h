@@ -49,6 +49,8 @@ class AlertStore {
   };
   // Newest event time first.
   std::vector<Row> Query(const Filter& filter);
+  // The alert of event `event_id`, if stored.
+  std::optional<Row> Get(std::string_view event_id);
   int64_t Count();
 
  private:
