@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include <fmt/format.h>
+
 namespace vigil::app {
 
 LiveApi::LiveApi(const std::string& listen, bool explicit_listen, api::Sources sources) {
@@ -12,12 +14,15 @@ LiveApi::LiveApi(const std::string& listen, bool explicit_listen, api::Sources s
   };
   sources.ready = [this] { return ready_.load(); };
   const std::string alerts = sources.alerts_db;
+  const size_t tokens = sources.tokens.size();
   server_ = std::make_unique<api::ApiServer>(std::move(sources));
   try {
     const std::string at = server_->Start(listen);
-    std::fprintf(stderr,
-                 "vigil: serving http://%s (/metrics, /healthz, /readyz, /api/pipeline%s)\n",
-                 at.c_str(), alerts.empty() ? "" : ", /api/alerts");
+    std::fprintf(
+        stderr, "vigil: serving http://%s (/metrics, /healthz, /readyz, /api/pipeline%s); %s\n",
+        at.c_str(), alerts.empty() ? "" : ", /api/alerts, /api/cases",
+        tokens == 0 ? "no API tokens: loopback reads only, writes refused"
+                    : fmt::format("{} API token{}", tokens, tokens == 1 ? "" : "s").c_str());
   } catch (const std::runtime_error& e) {
     server_.reset();
     if (explicit_listen) throw;
