@@ -1,6 +1,7 @@
 #include "vigil/api/api_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <charconv>
 #include <cstdio>
@@ -285,6 +286,13 @@ void Reply(httplib::Response& res, const sink::CaseResult<std::string>& r, int o
 ApiServer::ApiServer(Sources sources) : impl_(std::make_unique<Impl>()) {
   impl_->sources = std::move(sources);
   httplib::Server& s = impl_->server;
+  // cpp-httplib's default sets SO_REUSEPORT, with which a second run binds the same port and
+  // the kernel splits connections between the two processes (each with its own alert store).
+  // SO_REUSEADDR alone still allows a quick restart, and a taken address is reported.
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   Impl& im = *impl_;
   const Sources& src = impl_->sources;
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {

@@ -261,5 +261,14 @@ TEST_F(ApiTest, RulesReloadIsAdminOnlyAndAudited) {
   EXPECT_EQ(Get("/api/model", kViewer)->status, 404);
 }
 
+TEST(ApiServer, ASecondServerCannotTakeABoundPort) {
+  Sources s;
+  s.summary = [] { return sink::RunSummary{}; };
+  ApiServer first(s);
+  const std::string at = first.Start("127.0.0.1:0");
+  ApiServer second(s);
+  EXPECT_THROW(second.Start(at), std::runtime_error);
+}
+
 }  // namespace
 }  // namespace vigil::api
