@@ -567,6 +567,25 @@ def scenario_http_api(vigil, tmp):
         check(status == 400 and "review or block" in body, body)
         check(get("/no-such-thing")[0] == 404, "unknown path")
 
+        # The live stream: alerts as the store commits them, and the counters each second.
+        req = urllib.request.Request(base + "/api/stream")
+        req.add_header("Authorization", "Bearer " + viewer)
+        seen = {}
+        with urllib.request.urlopen(req, timeout=10) as stream:
+            check(stream.headers["Content-Type"].startswith("text/event-stream"),
+                  f"stream type: {stream.headers['Content-Type']}")
+            event = None
+            deadline = time.time() + 15
+            while len(seen) < 2 and time.time() < deadline:
+                line = stream.readline().decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event:
+                    seen.setdefault(event, json.loads(line[6:]))
+        check("alert" in seen and "event_id" in seen["alert"], f"no alert streamed: {seen}")
+        check("kpi" in seen and seen["kpi"]["read"] > 0 and "block" in seen["kpi"]["outcomes"],
+              f"no kpi streamed: {seen}")
+
         # Auth: no token, a wrong one, too weak a role.
         status, body = call("/api/alerts", token=None)
         check(status == 401 and "missing bearer token" in body, f"{status} {body}")
@@ -639,8 +658,8 @@ def scenario_http_api(vigil, tmp):
     r = run(vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--overwrite", "--quiet",
             "--listen", "127.0.0.1:notaport")
     check(r.returncode == 2 and b"expected HOST:PORT" in r.stderr, r.stderr.decode())
-    print("served /healthz, /readyz, /metrics, /api/alerts, cases, audit and a rules reload; "
-          "dispositions exported as labels")
+    print("served /healthz, /readyz, /metrics, /api/alerts, the live stream, cases, audit and a "
+          "rules reload; dispositions exported as labels")
 
 
 def alert_quality(decisions_path):

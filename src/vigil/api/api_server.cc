@@ -3,7 +3,9 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <optional>
@@ -212,6 +214,11 @@ struct ApiServer::Impl {
   std::thread thread;
   std::mutex cases_mu;  // one case-store connection, one request at a time
   std::unique_ptr<sink::CaseStore> cases;
+  // Live streams being served: each holds one of cpp-httplib's pool threads, so there are at
+  // most kMaxStreams, leaving the rest of the pool to other requests.
+  static constexpr int kMaxStreams = 4;
+  std::atomic<int> streams{0};
+  std::atomic<bool> stopping{false};
 
   // The caller's token name when it may do what needs `role`; else answers 401 or 403 and
   // returns nullopt.
@@ -525,6 +532,36 @@ ApiServer::ApiServer(Sources sources) : impl_(std::make_unique<Impl>()) {
     res.status = 200;
     res.set_content(result + "\n", "application/json");
   });
+  s.Get("/api/stream", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!im.Authorize(req, res, Role::kViewer)) return;
+    if (!src.stream) return Error(res, 404, "this run has no live stream");
+    if (im.streams.fetch_add(1) >= Impl::kMaxStreams) {
+      im.streams.fetch_sub(1);
+      return Error(res, 503,
+                   fmt::format("already serving {} live streams; close one", Impl::kMaxStreams));
+    }
+    std::shared_ptr<EventStream> stream = src.stream;
+    auto cursor = std::make_shared<uint64_t>(stream->Head());
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [stream, cursor, &im](size_t, httplib::DataSink& sink) {
+          std::string out;
+          uint64_t dropped = 0;
+          if (im.stopping.load() ||
+              !stream->Read(*cursor, out, dropped, std::chrono::milliseconds(500))) {
+            sink.done();
+            return true;
+          }
+          if (dropped > 0) {
+            out.insert(0, fmt::format("event: dropped\ndata: {{\"dropped\":{}}}\n\n", dropped));
+          }
+          // A comment keeps the connection busy, so a client that went away is noticed.
+          if (out.empty()) out = ": keep-alive\n\n";
+          return sink.write(out.data(), out.size());
+        },
+        [&im](bool) { im.streams.fetch_sub(1); });
+  });
   s.Get("/api/model", [&](const httplib::Request& req, httplib::Response& res) {
     if (!im.Authorize(req, res, Role::kViewer)) return;
     if (src.model_json.empty()) return Error(res, 404, "this pipeline has no model");
@@ -558,6 +595,7 @@ std::string ApiServer::Start(const std::string& listen) {
 }
 
 void ApiServer::Stop() {
+  impl_->stopping.store(true);  // live streams end within one read
   if (impl_->thread.joinable()) {
     impl_->server.stop();
     impl_->thread.join();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "vigil/api/auth.h"
+#include "vigil/api/event_stream.h"
 #include "vigil/sink/summary.h"
 
 namespace vigil::api {
@@ -28,6 +29,9 @@ struct Sources {
   std::function<std::string(const sink::RunSummary&)> rules_json;
   // The model's path and metadata as JSON, for GET /api/model (empty: no model).
   std::string model_json;
+  // The live feed of GET /api/stream (null: none). Shared: the application publishes into it
+  // and the server's request threads read it, and either may outlast the other's use.
+  std::shared_ptr<EventStream> stream;
 };
 
 // ApiServer is Vigil's HTTP endpoint (cpp-httplib): /healthz, /readyz, /metrics (Prometheus

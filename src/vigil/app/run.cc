@@ -354,6 +354,7 @@ int Run(const RunArgs& a) {
   const PidFile pid(dir.empty() ? "" : Join(dir, "vigil.pid"));
   LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty() || !pipeline.api_listen.empty(),
                ApiSources(pipeline, stages, alerts_path, opts.workers));
+  if (outs.alerts) outs.alerts->SetListener(live.alert_listener());
   const bool show = ShowProgress(a.progress);
   opts.on_progress = live.Wrap(MakeProgress(show));
   engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
@@ -441,6 +442,7 @@ int Demo(const DemoArgs& a) {
   PipelineStages stages(pipeline, spec);
   LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty(),
                ApiSources(pipeline, stages, Join(a.out_dir, "alerts.db"), opts.workers));
+  if (outs.alerts) outs.alerts->SetListener(live.alert_listener());
   const bool show = ShowProgress(a.progress);
   opts.on_progress = live.Wrap(MakeProgress(show));
   engine::Engine engine(pipeline, &stages.factory(), std::move(opts));

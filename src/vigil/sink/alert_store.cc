@@ -140,8 +140,10 @@ void AlertStore::Add(std::string_view line) {
   BindText(insert_, 7, rules);
   BindText(insert_, 8, narrative);
   sqlite3_bind_int64(insert_, 9, version);
-  BindText(insert_, 10, line.substr(0, line.size() - (line.ends_with('\n') ? 1 : 0)));
+  const std::string_view stored = line.substr(0, line.size() - (line.ends_with('\n') ? 1 : 0));
+  BindText(insert_, 10, stored);
   if (sqlite3_step(insert_) != SQLITE_DONE) Fail("cannot insert an alert");
+  if (listener_ && sqlite3_changes(db_) > 0) pending_.emplace_back(stored);
   for (simdjson::dom::element r : reasons) {
     std::string_view code;
     if (r["code"].get(code) != simdjson::SUCCESS) continue;
@@ -156,6 +158,10 @@ void AlertStore::Commit() {
   if (!in_transaction_) return;
   Exec("COMMIT");
   in_transaction_ = false;
+  if (listener_ && !pending_.empty()) {
+    listener_->OnCommit(pending_);
+    pending_.clear();
+  }
 }
 
 std::vector<AlertStore::Row> AlertStore::Query(const Filter& f) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -62,6 +63,8 @@ class ApiTest : public ::testing::Test {
       ++version_;
       return "";
     };
+    stream_ = std::make_shared<EventStream>();
+    s.stream = stream_;
     server_ = std::make_unique<ApiServer>(std::move(s));
     const std::string at = server_->Start("127.0.0.1:0");
     client_ = std::make_unique<httplib::Client>("http://" + at);
@@ -84,6 +87,7 @@ class ApiTest : public ::testing::Test {
   std::string db_;
   uint64_t version_ = 1;
   bool fail_reload_ = false;
+  std::shared_ptr<EventStream> stream_;
   std::unique_ptr<ApiServer> server_;
   std::unique_ptr<httplib::Client> client_;
 };
@@ -259,6 +263,46 @@ TEST_F(ApiTest, RulesReloadIsAdminOnlyAndAudited) {
   EXPECT_EQ(std::string_view(log["entries"].at(0)["actor"]), "ops");
   EXPECT_EQ(Get("/api/rules", kViewer)->status, 404);  // this test server has no rule set
   EXPECT_EQ(Get("/api/model", kViewer)->status, 404);
+}
+
+TEST_F(ApiTest, StreamSendsAlertsAsTheStoreCommitsThem) {
+  Start(true);
+  EXPECT_EQ(Get("/api/stream", nullptr)->status, 401);
+  // The alert store tells the stream about each commit, as in a run.
+  auto store = sink::AlertStore::Open(db_);
+  store->SetListener(stream_.get());
+  std::string received;
+  std::thread publisher([&] {
+    // Give the client time to connect and take its cursor, then commit one alert.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    store->Add(Decision(5, "card9"));
+    store->Commit();
+  });
+  httplib::Headers h = {{"Authorization", std::string("Bearer ") + kViewer}};
+  client_->Get("/api/stream", h, [&](const char* data, size_t n) {
+    received.append(data, n);
+    // Until a whole alert event has arrived.
+    const size_t alert = received.find("event: alert");
+    return alert == std::string::npos || received.find("\n\n", alert) == std::string::npos;
+  });
+  publisher.join();
+  EXPECT_THAT(received, HasSubstr("event: alert\ndata: {\"event_id\":\"e5\",\"key\":\"card9\""));
+}
+
+TEST_F(ApiTest, StreamsOfClientsThatLeftAreReleased) {
+  Start(true);
+  httplib::Headers h = {{"Authorization", std::string("Bearer ") + kViewer}};
+  // One more stream than the server serves at once, one after the other: each client leaves
+  // after its first bytes, and the server notices on its next write and frees the slot.
+  for (int i = 0; i < 5; ++i) {
+    std::string received;
+    client_->Get("/api/stream", h, [&](const char* data, size_t n) {
+      received.append(data, n);
+      return false;
+    });
+    EXPECT_THAT(received, HasSubstr(": keep-alive")) << "stream " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  }
 }
 
 TEST(ApiServer, ASecondServerCannotTakeABoundPort) {
