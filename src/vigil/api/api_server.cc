@@ -219,6 +219,7 @@ struct ApiServer::Impl {
   static constexpr int kMaxStreams = 4;
   std::atomic<int> streams{0};
   std::atomic<bool> stopping{false};
+  std::atomic<bool> listen_returned{false};
 
   // The caller's token name when it may do what needs `role`; else answers 401 or 403 and
   // returns nullopt.
@@ -590,7 +591,15 @@ std::string ApiServer::Start(const std::string& listen) {
     throw std::runtime_error(
         fmt::format("cannot listen on {}: address in use or not local", listen));
   }
-  impl_->thread = std::thread([&s] { s.listen_after_bind(); });
+  impl_->thread = std::thread([this, &s] {
+    s.listen_after_bind();
+    impl_->listen_returned.store(true);
+  });
+  // cpp-httplib's stop() does nothing until the listening loop has started, so a Stop() right
+  // after Start() (a run over a tiny input) would wait forever: return once it is running.
+  while (!s.is_running() && !impl_->listen_returned.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return fmt::format("{}:{}", host, bound);
 }
 

@@ -305,6 +305,19 @@ TEST_F(ApiTest, StreamsOfClientsThatLeftAreReleased) {
   }
 }
 
+TEST(ApiServer, StopRightAfterStartReturns) {
+  // A run over a tiny input stops its server a moment after starting it; that must not hang
+  // (cpp-httplib ignores a stop() that comes before its loop runs).
+  Sources s;
+  s.summary = [] { return sink::RunSummary{}; };
+  for (int i = 0; i < 20; ++i) {
+    ApiServer server(s);
+    server.Start("127.0.0.1:0");
+    server.Stop();
+  }
+  SUCCEED();
+}
+
 TEST(ApiServer, ASecondServerCannotTakeABoundPort) {
   Sources s;
   s.summary = [] { return sink::RunSummary{}; };
