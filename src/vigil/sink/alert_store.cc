@@ -127,7 +127,9 @@ void AlertStore::Add(std::string_view line) {
   need("key", key);
   need("outcome", outcome);
   need("score", score);
-  if (d["narrative"].get(narrative) != simdjson::SUCCESS) narrative = {};
+  // "" (not a null view): SQLite binds a null pointer as NULL, which the NOT NULL column
+  // would refuse and INSERT OR IGNORE would drop without a word.
+  if (d["narrative"].get(narrative) != simdjson::SUCCESS) narrative = "";
   if (d["rules_version"].get(version) != simdjson::SUCCESS) version = 0;
   const std::optional<int64_t> time_us = ParseIso8601(time);
   sqlite3_reset(insert_);

@@ -115,6 +115,18 @@ TEST(CaseStore, LabelsComeFromTheLatestClosedCase) {
   EXPECT_EQ(cases->Labels(), (L{{"e1", 1}, {"e2", 0}, {"e3", 0}}));
 }
 
+TEST(AlertStore, KeepsAnAlertWithoutNarrative) {
+  // A model-only alert (no rule fired) carries no "narrative"; it must still be stored.
+  const std::string path = FreshDb("no_narrative.db");
+  auto alerts = AlertStore::Open(path);
+  alerts->Add(R"({"event_id":"m1","key":"c","event_time":"2026-01-01T00:00:00Z",)"
+              R"("outcome":"review","score":70,"reasons":[{"code":"model"}]})");
+  alerts->Commit();
+  EXPECT_EQ(alerts->Count(), 1);
+  ASSERT_TRUE(alerts->Get("m1"));
+  EXPECT_EQ(alerts->Get("m1")->narrative, "");
+}
+
 TEST(CaseStore, OpeningTwiceKeepsTheCases) {
   const std::string path = StoreWithAlerts("twice.db");
   ASSERT_TRUE(CaseStore::Open(path)->Create({"e1"}, "kept", "ann"));
