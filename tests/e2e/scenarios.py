@@ -511,7 +511,8 @@ def scenario_tokenized_outputs(vigil, tmp):
 
 
 def scenario_http_api(vigil, tmp):
-    """/healthz, /readyz, /metrics and /api/alerts over real HTTP while a run goes on."""
+    """/healthz, /readyz, /metrics, /api/alerts and, with tokens, cases, the audit log and a
+    rules reload over real HTTP while a run goes on; then the dispositions as labels."""
     import urllib.error
     import urllib.request
     inp = os.path.join(tmp, "g.jsonl")
@@ -519,20 +520,31 @@ def scenario_http_api(vigil, tmp):
     check(r.returncode == 0, r.stderr.decode())
     out = os.path.join(tmp, "out")
     speed = f"{event_time_span(inp) / 6:.0f}x"
+    viewer, analyst, admin = ("viewer-" + "v" * 20, "analyst-" + "a" * 20, "admin-" + "o" * 20)
+    env = dict(os.environ,
+               VIGIL_API_TOKENS=f"dash:viewer:{viewer},ann:analyst:{analyst},ops:admin:{admin}")
     proc = subprocess.Popen([vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--quiet",
                              "--speed", speed, "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
-    def get(path):
+    def call(path, token=viewer, body=None):
+        req = urllib.request.Request(base + path, method="GET" if body is None else "POST",
+                                     data=None if body is None else json.dumps(body).encode())
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
         try:
-            with urllib.request.urlopen(base + path, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
+    def get(path):
+        return call(path)
+
     try:
         line = proc.stderr.readline().decode()
         check("serving http://" in line, f"no address announced: {line}")
+        check("3 API tokens" in line, f"tokens not announced: {line}")
         base = "http://" + line.split("serving http://")[1].split()[0]
         check(get("/healthz") == (200, "ok\n"), "healthz")
         check(get("/readyz")[0] == 200, "readyz during the run")
@@ -554,6 +566,75 @@ def scenario_http_api(vigil, tmp):
         status, body = get("/api/alerts?outcome=maybe")
         check(status == 400 and "review or block" in body, body)
         check(get("/no-such-thing")[0] == 404, "unknown path")
+
+        # The live stream: alerts as the store commits them, and the counters each second.
+        req = urllib.request.Request(base + "/api/stream")
+        req.add_header("Authorization", "Bearer " + viewer)
+        seen = {}
+        with urllib.request.urlopen(req, timeout=10) as stream:
+            check(stream.headers["Content-Type"].startswith("text/event-stream"),
+                  f"stream type: {stream.headers['Content-Type']}")
+            event = None
+            deadline = time.time() + 15
+            while len(seen) < 2 and time.time() < deadline:
+                line = stream.readline().decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event:
+                    seen.setdefault(event, json.loads(line[6:]))
+        check("alert" in seen and "event_id" in seen["alert"], f"no alert streamed: {seen}")
+        check("kpi" in seen and seen["kpi"]["read"] > 0 and "block" in seen["kpi"]["outcomes"],
+              f"no kpi streamed: {seen}")
+
+        # Auth: no token, a wrong one, too weak a role.
+        status, body = call("/api/alerts", token=None)
+        check(status == 401 and "missing bearer token" in body, f"{status} {body}")
+        status, body = call("/api/alerts", token="x" * 24)
+        check(status == 401 and "unknown token" in body, f"{status} {body}")
+        status, body = call("/api/cases", token=viewer, body={"alerts": ["x"]})
+        check(status == 403 and "needs the analyst role" in body, f"{status} {body}")
+
+        # A case over three alerts, as an analyst would work it.
+        ids = [a["event_id"] for a in json.loads(get("/api/alerts?limit=3")[1])["alerts"]]
+        check(len(ids) == 3, f"too few alerts yet: {ids}")
+        status, body = call(f"/api/alerts/{ids[0]}")
+        check(status == 200 and json.loads(body)["alert"]["event_id"] == ids[0], body[:300])
+        status, body = call("/api/cases", token=analyst, body={"alerts": ids[:2], "title": "t"})
+        check(status == 201, f"create: {status} {body}")
+        case = json.loads(body)["id"]
+        status, body = call("/api/cases", token=analyst, body={"alerts": [ids[2]]})
+        check(status == 201, f"create: {status} {body}")
+        other = json.loads(body)["id"]
+        status, body = call("/api/cases", token=analyst, body={"alerts": ids[0]})
+        check(status == 400 and "field 'alerts' must be a non-empty array" in body, body)
+        status, body = call(f"/api/cases/{case}/assign", token=analyst, body={"assignee": "ann"})
+        check(status == 200 and json.loads(body)["assignee"] == "ann", f"{status} {body}")
+        status, body = call(f"/api/cases/{case}/close", token=analyst,
+                            body={"disposition": "fraud", "comment": "confirmed"})
+        check(status == 200 and json.loads(body)["status"] == "closed", f"{status} {body}")
+        status, body = call(f"/api/cases/{case}/close", token=analyst, body={"disposition": "fraud"})
+        check(status == 409, f"closed twice: {status} {body}")
+        status, body = call(f"/api/cases/{other}/close", token=analyst,
+                            body={"disposition": "not_fraud"})
+        check(status == 200, f"{status} {body}")
+        check(call("/api/cases/999999")[0] == 404, "unknown case")
+        status, body = call("/api/cases?status=closed&limit=10")
+        check(status == 200 and json.loads(body)["total"] == 2, body[:300])
+        status, body = call("/api/audit", token=analyst)
+        check(status == 403, f"audit as analyst: {status}")
+        status, body = call(f"/api/audit?object=case/{case}", token=admin)
+        entries = json.loads(body)["entries"]
+        check([e["action"] for e in entries] == ["case.close", "case.assign", "case.create"],
+              f"audit: {body[:500]}")
+        check(entries[0]["before"]["status"] == "open" and entries[0]["after"]["status"] == "closed"
+              and entries[0]["actor"] == "ann", f"audit close entry: {entries[0]}")
+
+        # Rules: what is in force, then a reload through the API.
+        status, body = call("/api/rules")
+        rules = json.loads(body)
+        check(status == 200 and rules["version"] == 1 and rules["rules"], body[:300])
+        status, body = call("/api/rules/reload", token=admin, body={})
+        check(status == 200 and json.loads(body)["version"] == 2, f"reload: {status} {body}")
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -561,10 +642,24 @@ def scenario_http_api(vigil, tmp):
     check(proc.returncode == 0, err.decode())
     s = summary(os.path.join(out, "summary.json"))
     check(s["read"] == 40000, f"{s}")
+
+    # The dispositions are labels: exported, and joined by event id in training.
+    db = os.path.join(out, "alerts.db")
+    r = run(vigil, "labels", "--db", db)
+    check(r.returncode == 0, r.stderr.decode())
+    labels = r.stdout.decode().splitlines()
+    check(labels[0] == "event_id,label" and sorted(labels[1:]) ==
+          sorted([f"{ids[0]},1", f"{ids[1]},1", f"{ids[2]},0"]), f"labels: {labels}")
+    r = run(vigil, "train", "-c", PIPELINE, "--input", inp, "--labels-db", db, "--out",
+            os.path.join(tmp, "m.json"))
+    check(r.returncode == 2 and b"3 labels from closed cases" in r.stderr
+          and b": 3 labelled events: too few" in r.stderr, r.stderr.decode())
+
     r = run(vigil, "run", "-c", PIPELINE, "--input", inp, "--out", out, "--overwrite", "--quiet",
             "--listen", "127.0.0.1:notaport")
     check(r.returncode == 2 and b"expected HOST:PORT" in r.stderr, r.stderr.decode())
-    print("served /healthz, /readyz, /metrics and /api/alerts during the run")
+    print("served /healthz, /readyz, /metrics, /api/alerts, the live stream, cases, audit and a "
+          "rules reload; dispositions exported as labels")
 
 
 def alert_quality(decisions_path):

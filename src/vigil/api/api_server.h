@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "vigil/api/auth.h"
+#include "vigil/api/event_stream.h"
 #include "vigil/sink/summary.h"
 
 namespace vigil::api {
@@ -18,12 +20,27 @@ struct Sources {
   std::string alerts_db;                      // the alert store to serve (empty: none)
   std::string pipeline;                       // name, for /api/pipeline and labels
   int workers = 0;
+  // Who may call what (api/auth.h). Empty: reads are open to loopback clients only and every
+  // write endpoint answers 403.
+  TokenTable tokens;
+  // Reloads the rules now: "" on success, else why the old rules stay (null: no rules).
+  std::function<std::string()> reload_rules;
+  // The rule set in force as JSON with its hits so far, for GET /api/rules (null: no rules).
+  std::function<std::string(const sink::RunSummary&)> rules_json;
+  // The model's path and metadata as JSON, for GET /api/model (empty: no model).
+  std::string model_json;
+  // The live feed of GET /api/stream (null: none). Shared: the application publishes into it
+  // and the server's request threads read it, and either may outlast the other's use.
+  std::shared_ptr<EventStream> stream;
 };
 
 // ApiServer is Vigil's HTTP endpoint (cpp-httplib): /healthz, /readyz, /metrics (Prometheus
-// text format) and a read-only JSON API (/api/alerts, /api/pipeline). It runs on its own
-// thread pool, reads the run through `Sources`, and never blocks the pipeline. Started once,
-// stopped by Stop() or the destructor. Thread-safe.
+// text format) and the JSON API of docs/api.md: alerts, cases, dispositions and the audit log
+// (in the alert store's database, through its own connection), rules and model. Requests carry
+// `Authorization: Bearer TOKEN`, checked against Sources::tokens by role. It runs on its own
+// thread pool, reads the run through `Sources`, and never blocks the pipeline (its database
+// writes are short transactions with a busy timeout). Started once, stopped by Stop() or the
+// destructor. Thread-safe.
 class ApiServer {
  public:
   explicit ApiServer(Sources sources);

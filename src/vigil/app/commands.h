@@ -70,10 +70,16 @@ struct AlertsArgs {
   bool json = false;
 };
 
+struct LabelsArgs {
+  std::string db;         // --db: the alert store holding the cases
+  std::string out = "-";  // --out: CSV file, or - for stdout
+};
+
 struct TrainArgs {
   std::string pipeline;
   std::string input;
-  std::string label;
+  std::string label;      // --label: the input field with the label
+  std::string labels_db;  // --labels-db: dispositions of closed cases, by event id
   std::string out = "model.json";
   double valid_fraction = 0.2;
   int rounds = 200;
@@ -104,6 +110,8 @@ int Check(const std::string& pipeline, const std::string& input);
 int Generate(const GenerateArgs& args);
 int Demo(const DemoArgs& args);
 int Alerts(const AlertsArgs& args);
+// Writes the dispositions of closed cases as event_id,label CSV (1 fraud, 0 not_fraud).
+int Labels(const LabelsArgs& args);
 int Train(const TrainArgs& args);
 // How to read the pipeline's input from a file: its framing and record size limit.
 source::FileOptions InputOptions(const config::Pipeline& pipeline);

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include <fmt/format.h>
+
 namespace vigil::app {
 
 LiveApi::LiveApi(const std::string& listen, bool explicit_listen, api::Sources sources) {
@@ -11,13 +13,20 @@ LiveApi::LiveApi(const std::string& listen, bool explicit_listen, api::Sources s
     return latest_;
   };
   sources.ready = [this] { return ready_.load(); };
+  stream_ = std::make_shared<api::EventStream>();
+  sources.stream = stream_;
   const std::string alerts = sources.alerts_db;
+  const size_t tokens = sources.tokens.size();
   server_ = std::make_unique<api::ApiServer>(std::move(sources));
   try {
     const std::string at = server_->Start(listen);
     std::fprintf(stderr,
-                 "vigil: serving http://%s (/metrics, /healthz, /readyz, /api/pipeline%s)\n",
-                 at.c_str(), alerts.empty() ? "" : ", /api/alerts");
+                 "vigil: serving http://%s (/metrics, /healthz, /readyz, /api/pipeline, "
+                 "/api/stream%s); %s\n",
+                 at.c_str(), alerts.empty() ? "" : ", /api/alerts, /api/cases",
+                 tokens == 0
+                     ? "no API tokens: loopback reads only, writes refused"
+                     : fmt::format("{} API token{}", tokens, tokens == 1 ? "" : "s").c_str());
   } catch (const std::runtime_error& e) {
     server_.reset();
     if (explicit_listen) throw;
@@ -33,6 +42,7 @@ engine::RunOptions::on_progress_t LiveApi::Wrap(engine::RunOptions::on_progress_
       std::lock_guard<std::mutex> lock(mu_);
       latest_ = s;
     }
+    if (server_) stream_->PublishKpi(s, eps);
     if (next) next(s, eps);
   };
 }

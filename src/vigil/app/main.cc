@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--listen", run.listen,
                       "HTTP API address HOST:PORT (port 0: any free one) or 'none'. Default: "
                       "api.listen in the pipeline, else 127.0.0.1:7070 (skipped with a warning "
-                      "when taken). Serves /metrics, /healthz, /readyz, /api/alerts");
+                      "when taken). Serves /metrics, /healthz, /readyz, /api/... (docs/api.md); "
+                      "API tokens come from api.tokens in the pipeline and $VIGIL_API_TOKENS "
+                      "(name:role:token,...)");
   run_cmd->add_option("--summary-json", run.summary_json,
                       "Also write the run summary as JSON to FILE (- for stdout)");
   run_cmd
@@ -144,7 +146,8 @@ int main(int argc, char** argv) {
       ->default_val(200000)
       ->check(CLI::Range(uint64_t{2000}, uint64_t{100000000}));
   demo_cmd->add_option("--listen", demo.listen,
-                       "HTTP API address HOST:PORT or 'none' (default 127.0.0.1:7070)");
+                       "HTTP API address HOST:PORT or 'none' (default 127.0.0.1:7070); API "
+                       "tokens from $VIGIL_API_TOKENS (name:role:token,...), see docs/api.md");
   demo_cmd->add_flag("--emit-features", demo.emit_features,
                      "Decisions carry every feature's value for the event");
   AddProgressFlags(demo_cmd, demo.progress);
@@ -158,8 +161,15 @@ int main(int argc, char** argv) {
   train_cmd->add_option("-i,--input", train.input, "Labelled history (CSV or JSON lines)")
       ->required()
       ->check(CLI::ExistingFile);
-  train_cmd->add_option("--label", train.label, "The input field with the label (bool or 0/1)")
-      ->required();
+  train_cmd->add_option("--label", train.label,
+                        "The input field with the label (bool or 0/1); --label, --labels-db or "
+                        "both");
+  train_cmd
+      ->add_option("--labels-db", train.labels_db,
+                   "Alert store whose closed cases' dispositions label events by event id "
+                   "(fraud 1, not_fraud 0; they override --label; events without either are "
+                   "left out)")
+      ->check(CLI::ExistingFile);
   train_cmd->add_option("-o,--out", train.out, "Model file; its metadata goes beside it")
       ->default_val("model.json");
   train_cmd
@@ -210,6 +220,16 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   alerts_cmd->add_flag("--json", alerts.json, "Print each alert's decision line (JSON lines)");
 
+  vigil::app::LabelsArgs labels;
+  CLI::App* labels_cmd = app.add_subcommand(
+      "labels",
+      "Export analysts' dispositions from closed cases as training labels: CSV event_id,label "
+      "(1 fraud, 0 not_fraud; inconclusive cases and open ones give none)");
+  labels_cmd->add_option("--db", labels.db, "Alert store holding the cases, e.g. out/alerts.db")
+      ->required()
+      ->check(CLI::ExistingFile);
+  labels_cmd->add_option("-o,--out", labels.out, "CSV file, or - for stdout")->default_val("-");
+
   std::string reload_dir;
   int reload_pid = 0;
   CLI::App* reload_cmd = app.add_subcommand(
@@ -255,6 +275,7 @@ int main(int argc, char** argv) {
     if (*bench_cmd) return vigil::app::Bench(bench);
     if (*reload_cmd) return vigil::app::Reload(reload_dir, reload_pid);
     if (*alerts_cmd) return vigil::app::Alerts(alerts);
+    if (*labels_cmd) return vigil::app::Labels(labels);
     if (*train_cmd) return vigil::app::Train(train);
     if (*eval_cmd) return vigil::app::Eval(eval);
   } catch (const vigil::config::ConfigError& e) {

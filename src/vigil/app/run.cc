@@ -7,16 +7,19 @@
 #include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "vigil/app/commands.h"
 #include "vigil/app/live_api.h"
 #include "vigil/app/stages.h"
+#include "vigil/common/json.h"
 #include "vigil/common/time.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/engine/engine.h"
@@ -88,6 +91,47 @@ std::string ListenAddress(const std::string& flag, const config::Pipeline& pipel
   return "127.0.0.1:7070";
 }
 
+// GET /api/rules: the rule set in force and how often each rule fired so far.
+std::string RulesJson(const rules::RuleBook& book, const sink::RunSummary& summary) {
+  const auto set = book.Current();
+  std::string out = fmt::format("{{\"version\":{},\"source\":", set->version);
+  AppendJsonString(out, set->source);
+  out += ",\"policy\":{\"review_at\":";
+  AppendJsonNumber(out, set->policy.review_at);
+  out += ",\"block_at\":";
+  AppendJsonNumber(out, set->policy.block_at);
+  out += "},\"lists\":[";
+  bool first = true;
+  for (const std::string& name : set->lists.Names()) {
+    if (!std::exchange(first, false)) out += ',';
+    AppendJsonString(out, name);
+  }
+  out += "],\"rules\":[";
+  first = true;
+  for (const rules::Rule& r : set->rules) {
+    if (!std::exchange(first, false)) out += ',';
+    out += "{\"id\":";
+    AppendJsonString(out, r.id);
+    out += ",\"description\":";
+    AppendJsonString(out, r.description);
+    out += ",\"when\":";
+    AppendJsonString(out, r.when_text);
+    out += ",\"action\":";
+    AppendJsonString(out, decide::OutcomeName(r.action));
+    out += fmt::format(",\"mode\":\"{}\",\"score\":", r.shadow ? "shadow" : "active");
+    AppendJsonNumber(out, r.score);
+    out += ",\"tags\":[";
+    for (size_t i = 0; i < r.tags.size(); ++i) {
+      if (i) out += ',';
+      AppendJsonString(out, r.tags[i]);
+    }
+    const auto hits = summary.rule_hits.find(r.id);
+    out += fmt::format("],\"hits\":{}}}", hits == summary.rule_hits.end() ? 0 : hits->second);
+  }
+  out += "]}\n";
+  return out;
+}
+
 api::Sources ApiSources(const config::Pipeline& pipeline, PipelineStages& stages,
                         const std::string& alerts_db, int workers) {
   api::Sources s;
@@ -99,7 +143,19 @@ api::Sources ApiSources(const config::Pipeline& pipeline, PipelineStages& stages
                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (rules::RuleBook* book = stages.book()) {
     s.rules_version = [book] { return book->Current()->version; };
+    s.reload_rules = [book] { return book->Reload(); };
+    s.rules_json = [book](const sink::RunSummary& summary) { return RulesJson(*book, summary); };
   }
+  if (const model::ModelConfig* m = stages.model()) {
+    s.model_json = "{\"path\":";
+    AppendJsonString(s.model_json, m->path);
+    s.model_json += ",\"weight\":";
+    AppendJsonNumber(s.model_json, m->weight);
+    s.model_json += ",\"explain_at\":";
+    AppendJsonNumber(s.model_json, m->explain_at);
+    s.model_json += ",\"meta\":" + model::FormatMeta(m->model.meta) + "}\n";
+  }
+  s.tokens = api::LoadTokens(pipeline, std::getenv("VIGIL_API_TOKENS"));
   return s;
 }
 
@@ -173,6 +229,7 @@ sink::RunSummary Execute(const RunArgs& a, const config::Pipeline& pipeline,
   const PidFile pid(dir.empty() ? "" : Join(dir, "vigil.pid"));
   LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty() || !pipeline.api_listen.empty(),
                ApiSources(pipeline, stages, alerts_path, opts.workers));
+  if (outs.alerts) outs.alerts->SetListener(live.alert_listener());
   const bool show = ShowProgress(a.progress);
   opts.on_progress = live.Wrap(MakeProgress(show));
   engine::Engine engine(pipeline, &stages.factory(), std::move(opts));
@@ -487,6 +544,7 @@ int Demo(const DemoArgs& a) {
   PipelineStages stages(pipeline, spec);
   LiveApi live(ListenAddress(a.listen, pipeline), !a.listen.empty(),
                ApiSources(pipeline, stages, Join(a.out_dir, "alerts.db"), opts.workers));
+  if (outs.alerts) outs.alerts->SetListener(live.alert_listener());
   const bool show = ShowProgress(a.progress);
   opts.on_progress = live.Wrap(MakeProgress(show));
   engine::Engine engine(pipeline, &stages.factory(), std::move(opts));

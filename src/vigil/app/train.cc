@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <numeric>
 #include <stdexcept>
@@ -16,11 +17,16 @@
 #include "vigil/features/spec.h"
 #include "vigil/model/model_stage.h"
 #include "vigil/model/train.h"
+#include "vigil/sink/case_store.h"
 #include "vigil/source/record_source.h"
 
 namespace vigil::app {
 
 namespace {
+
+// Labels by event id from analysts' dispositions (`--labels-db`): they take precedence over the
+// input's label field.
+using LabelOverrides = std::map<std::string, float, std::less<>>;
 
 // What one worker saw: for every event it decided, its position, time, label and model row.
 struct Rows {
@@ -34,33 +40,44 @@ struct Rows {
 // the same feature code, so the model trains on exactly what it will be served.
 class CaptureStage final : public decide::Stage {
  public:
-  CaptureStage(const std::vector<model::Column>& columns, int label, Rows& rows)
-      : columns_(columns), label_(label), rows_(rows), row_(columns.size()) {}
+  CaptureStage(const std::vector<model::Column>& columns, int label,
+               const LabelOverrides& overrides, Rows& rows)
+      : columns_(columns),
+        label_(label),
+        overrides_(overrides),
+        rows_(rows),
+        row_(columns.size()) {}
   std::string_view Name() const override { return "capture"; }
   void Process(const Event& e, std::span<const double> features, decide::Decision&) override {
     model::FillRow(columns_, e, features, row_);
     rows_.record.push_back(e.record);
     rows_.time.push_back(e.time_us);
-    rows_.label.push_back(model::LabelOf(e, label_));
+    float label = label_ >= 0 ? model::LabelOf(e, label_) : std::nanf("");
+    if (!overrides_.empty()) {
+      if (const auto it = overrides_.find(e.Id()); it != overrides_.end()) label = it->second;
+    }
+    rows_.label.push_back(label);
     rows_.values.insert(rows_.values.end(), row_.begin(), row_.end());
   }
 
  private:
   const std::vector<model::Column>& columns_;
   int label_;
+  const LabelOverrides& overrides_;
   Rows& rows_;
   std::vector<float> row_;
 };
 
 class CaptureFactory final : public decide::StageFactory {
  public:
-  CaptureFactory(const std::vector<model::Column>& columns, int label)
-      : columns_(columns), label_(label) {}
+  CaptureFactory(const std::vector<model::Column>& columns, int label,
+                 const LabelOverrides& overrides)
+      : columns_(columns), label_(label), overrides_(overrides) {}
   std::vector<std::unique_ptr<decide::Stage>> MakeStages(int worker) override {
     std::lock_guard<std::mutex> lock(mu_);
     while (rows_.size() <= static_cast<size_t>(worker)) rows_.push_back(std::make_unique<Rows>());
     std::vector<std::unique_ptr<decide::Stage>> stages;
-    stages.push_back(std::make_unique<CaptureStage>(columns_, label_, *rows_[worker]));
+    stages.push_back(std::make_unique<CaptureStage>(columns_, label_, overrides_, *rows_[worker]));
     return stages;
   }
   std::vector<std::unique_ptr<Rows>>& rows() { return rows_; }
@@ -68,6 +85,7 @@ class CaptureFactory final : public decide::StageFactory {
  private:
   const std::vector<model::Column>& columns_;
   int label_;
+  const LabelOverrides& overrides_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Rows>> rows_;
 };
@@ -88,8 +106,11 @@ sink::RunSummary Replay(const config::Pipeline& pipeline, const features::Spec& 
 
 void TrainFrom(const config::Pipeline& pipeline, const features::Spec& spec,
                source::RecordSource& src, const TrainArgs& a) {
-  const int label = pipeline.FieldIndex(a.label);
-  if (label < 0) {
+  if (a.label.empty() && a.labels_db.empty()) {
+    throw std::invalid_argument("give --label FIELD, --labels-db FILE, or both");
+  }
+  const int label = a.label.empty() ? -1 : pipeline.FieldIndex(a.label);
+  if (label < 0 && !a.label.empty()) {
     std::string names;
     for (const auto& f : pipeline.input.fields) names += (names.empty() ? "" : ", ") + f.name;
     throw std::invalid_argument(fmt::format(
@@ -102,7 +123,15 @@ void TrainFrom(const config::Pipeline& pipeline, const features::Spec& spec,
 
   // Replay the labelled history through the pipeline: the same decode, dedup, watermark and
   // feature code as a live run.
-  CaptureFactory capture(columns, label);
+  LabelOverrides overrides;
+  if (!a.labels_db.empty()) {
+    for (const auto& [id, value] : sink::CaseStore::Open(a.labels_db)->Labels()) {
+      overrides.emplace(id, static_cast<float>(value));
+    }
+    std::fprintf(stderr, "vigil train: %zu labels from closed cases in %s\n", overrides.size(),
+                 a.labels_db.c_str());
+  }
+  CaptureFactory capture(columns, label, overrides);
   const sink::RunSummary run = Replay(pipeline, spec, src, capture, a.workers);
 
   // Events in time order (ties by input position), unlabeled ones left out.

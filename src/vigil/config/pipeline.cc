@@ -1,5 +1,6 @@
 #include "vigil/config/pipeline.h"
 
+#include <cstdlib>
 #include <thread>
 
 #include <fmt/format.h>
@@ -185,6 +186,53 @@ void ReadDuration(Reader& r, const YAML::Node& n, const char* key, const std::st
   }
 }
 
+// api.tokens: [{name, role, token_env | token_file}, ...]. The secrets stay outside the file;
+// a token_env that is not set is reported here, so `vigil check` catches it before a run.
+void ReadApiTokens(Reader& r, const YAML::Node& tokens, Pipeline& p) {
+  if (!tokens.IsSequence()) {
+    r.Fail(tokens, "api.tokens",
+           "expected a list like [{name: ops, role: admin, token_env: VIGIL_ADMIN_TOKEN}]");
+    return;
+  }
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const YAML::Node t = tokens[i];
+    const std::string where = fmt::format("api.tokens[{}]", i);
+    if (!t.IsMap()) {
+      r.Fail(t, where, "expected a mapping like {name: ops, role: admin, token_env: VAR}");
+      continue;
+    }
+    r.AllowKeys(t, where, {"name", "role", "token_env", "token_file", "token"});
+    ApiTokenSpec spec;
+    spec.line = t.Mark().line + 1;
+    r.String(t, "name", where, spec.name, true);
+    if (r.String(t, "role", where, spec.role, true) && spec.role != "viewer" &&
+        spec.role != "analyst" && spec.role != "admin") {
+      r.Fail(t["role"], where + ".role",
+             fmt::format("expected viewer, analyst or admin; got '{}'", spec.role));
+    }
+    if (t["token"]) {
+      r.Fail(t["token"], where + ".token",
+             "secrets do not go in the pipeline file: use token_env: VAR or token_file: PATH");
+    }
+    const bool env = r.String(t, "token_env", where, spec.token_env, false);
+    const bool file = r.String(t, "token_file", where, spec.token_file, false);
+    if (env == file) {
+      r.Fail(t, where, "expected exactly one of token_env (an environment variable) or token_file");
+    } else if (env && !std::getenv(spec.token_env.c_str())) {
+      r.Fail(t["token_env"], where + ".token_env",
+             fmt::format("${} is not set: export it with the token's secret, e.g. export {}=$("
+                         "openssl rand -hex 32)",
+                         spec.token_env, spec.token_env));
+    }
+    for (const auto& other : p.api_tokens) {
+      if (other.name == spec.name) {
+        r.Fail(t["name"], where + ".name", fmt::format("duplicate token name '{}'", spec.name));
+      }
+    }
+    p.api_tokens.push_back(std::move(spec));
+  }
+}
+
 Pipeline Parse(const YAML::Node& root, const std::string& path) {
   Reader r(path);
   Pipeline p;
@@ -280,8 +328,9 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
     }
   }
   if (const YAML::Node a = root["api"]) {
-    r.AllowKeys(a, "api", {"listen"});
+    r.AllowKeys(a, "api", {"listen", "tokens"});
     r.String(a, "listen", "api", p.api_listen, false);
+    if (const YAML::Node tokens = a["tokens"]) ReadApiTokens(r, tokens, p);
   }
   if (const YAML::Node a = root["alerts"]) {
     r.AllowKeys(a, "alerts", {"store"});

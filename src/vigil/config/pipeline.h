@@ -45,6 +45,17 @@ struct OutputSpec {
   bool include_event = true;  // decisions carry the validated event's fields
 };
 
+// One API token of api.tokens: who it is, what it may do, and where its secret is (an
+// environment variable or a file; never the pipeline file itself). The secret is read when
+// the server starts (api/auth.h).
+struct ApiTokenSpec {
+  std::string name;        // shown in the audit log
+  std::string role;        // viewer | analyst | admin
+  std::string token_env;   // the environment variable holding the secret, or
+  std::string token_file;  // a file holding it (surrounding whitespace ignored)
+  int line = 0;            // 1-based line in the pipeline file
+};
+
 // Pipeline is a parsed and validated pipeline file. Built once at start-up, then shared
 // read-only by all threads. Sections owned by later stages (features, rules, model,
 // decision) are kept as YAML nodes in `root` and parsed by those stages.
@@ -69,9 +80,9 @@ struct Pipeline {
   // index (empty: none); the HMAC key is read from the environment variable token_key_env.
   std::vector<bool> tokenized;
   std::string token_key_env = "VIGIL_TOKEN_KEY";
-  std::string alerts_store;
-  std::string api_listen;  // api.listen: HOST:PORT of the HTTP API (default 127.0.0.1:7070)  //
-                           // alerts.store: the SQLite alert store (default DIR/alerts.db)
+  std::string alerts_store;  // alerts.store: the SQLite alert store (default DIR/alerts.db)
+  std::string api_listen;    // api.listen: HOST:PORT of the HTTP API (default 127.0.0.1:7070)
+  std::vector<ApiTokenSpec> api_tokens;  // api.tokens
   // Checkpoints (vigil run --out DIR puts them in DIR/checkpoint unless this names a place).
   std::string checkpoint_dir;
   int64_t checkpoint_interval_us = 10LL * 1000000;

@@ -127,7 +127,9 @@ void AlertStore::Add(std::string_view line) {
   need("key", key);
   need("outcome", outcome);
   need("score", score);
-  if (d["narrative"].get(narrative) != simdjson::SUCCESS) narrative = {};
+  // "" (not a null view): SQLite binds a null pointer as NULL, which the NOT NULL column
+  // would refuse and INSERT OR IGNORE would drop without a word.
+  if (d["narrative"].get(narrative) != simdjson::SUCCESS) narrative = "";
   if (d["rules_version"].get(version) != simdjson::SUCCESS) version = 0;
   const std::optional<int64_t> time_us = ParseIso8601(time);
   sqlite3_reset(insert_);
@@ -140,8 +142,10 @@ void AlertStore::Add(std::string_view line) {
   BindText(insert_, 7, rules);
   BindText(insert_, 8, narrative);
   sqlite3_bind_int64(insert_, 9, version);
-  BindText(insert_, 10, line.substr(0, line.size() - (line.ends_with('\n') ? 1 : 0)));
+  const std::string_view stored = line.substr(0, line.size() - (line.ends_with('\n') ? 1 : 0));
+  BindText(insert_, 10, stored);
   if (sqlite3_step(insert_) != SQLITE_DONE) Fail("cannot insert an alert");
+  if (listener_ && sqlite3_changes(db_) > 0) pending_.emplace_back(stored);
   for (simdjson::dom::element r : reasons) {
     std::string_view code;
     if (r["code"].get(code) != simdjson::SUCCESS) continue;
@@ -156,6 +160,10 @@ void AlertStore::Commit() {
   if (!in_transaction_) return;
   Exec("COMMIT");
   in_transaction_ = false;
+  if (listener_ && !pending_.empty()) {
+    listener_->OnCommit(pending_);
+    pending_.clear();
+  }
 }
 
 std::vector<AlertStore::Row> AlertStore::Query(const Filter& f) {
@@ -197,6 +205,34 @@ std::vector<AlertStore::Row> AlertStore::Query(const Filter& f) {
   sqlite3_finalize(s);
   if (rc != SQLITE_DONE) Fail("query failed");
   return rows;
+}
+
+std::optional<AlertStore::Row> AlertStore::Get(std::string_view event_id) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT event_id, event_time, entity, outcome, score, rules, narrative, "
+                         "rules_version, decision FROM alerts WHERE event_id = ?1",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    Fail("cannot query");
+  }
+  BindText(s, 1, event_id);
+  std::optional<Row> row;
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    Row& r = row.emplace();
+    r.event_id = Text(s, 0);
+    r.event_time = Text(s, 1);
+    r.entity = Text(s, 2);
+    r.outcome = Text(s, 3);
+    r.score = sqlite3_column_double(s, 4);
+    r.rules = Text(s, 5);
+    r.narrative = Text(s, 6);
+    r.rules_version = sqlite3_column_int64(s, 7);
+    r.decision = Text(s, 8);
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) Fail("query failed");
+  return row;
 }
 
 int64_t AlertStore::Count() {

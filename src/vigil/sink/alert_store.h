@@ -12,6 +12,15 @@ struct sqlite3_stmt;
 
 namespace vigil::sink {
 
+// Told of the alerts each AlertStore::Commit made durable (e.g. the API's live stream). Called
+// on the thread that commits (the engine's writer), once per commit: must not block.
+class AlertListener {
+ public:
+  virtual ~AlertListener() = default;
+  // `alerts` are the decision lines, without newline; the listener may move them out.
+  virtual void OnCommit(std::vector<std::string>& alerts) = 0;
+};
+
 // AlertStore is the embedded alert store: an SQLite database (WAL mode) with one row per
 // alert (a review or block decision), keyed by event id, so writing the same alert twice — a
 // run resumed from a checkpoint writes the alerts after it again — keeps one row. Each row
@@ -31,8 +40,11 @@ class AlertStore {
   // Adds an alert from its decision line (the JSON the decisions output carries). Inside a
   // transaction that Commit ends.
   void Add(std::string_view decision_json);
-  // Makes the alerts added so far durable.
+  // Makes the alerts added so far durable, then hands them to the listener, if any.
   void Commit();
+  // From now on, every Commit tells `listener` (null: none), which must outlive the store or
+  // be unset first. The destructor's final commit tells no one.
+  void SetListener(AlertListener* listener) { listener_ = listener; }
 
   struct Filter {
     std::optional<int64_t> since_us, until_us;  // event time, inclusive / exclusive
@@ -49,6 +61,8 @@ class AlertStore {
   };
   // Newest event time first.
   std::vector<Row> Query(const Filter& filter);
+  // The alert of event `event_id`, if stored.
+  std::optional<Row> Get(std::string_view event_id);
   int64_t Count();
 
  private:
@@ -61,6 +75,8 @@ class AlertStore {
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* insert_rule_ = nullptr;
   bool in_transaction_ = false;
+  AlertListener* listener_ = nullptr;
+  std::vector<std::string> pending_;  // lines added since the last commit, for the listener
 };
 
 }  // namespace vigil::sink
