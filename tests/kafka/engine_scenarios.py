@@ -72,7 +72,7 @@ class Cluster:
         with open(out) as f:
             return [json.loads(line) for line in f if line.strip()]
 
-    def pipeline(self, name, topics, decisions, dead, alerts=None, session_ms=6000):
+    def pipeline(self, name, topics, decisions, dead, alerts=None, session_ms=6000, txn_timeout_ms=None):
         """The card-fraud example with a kafka: section for this scenario."""
         with open(PIPELINE) as f:
             text = f.read().split("\nkafka:")[0]  # the example's own kafka: section is replaced
@@ -80,6 +80,10 @@ class Cluster:
         text += (f"\nkafka:\n  group: {name}-{self.suffix}\n  topics: [{', '.join(topics)}]\n"
                  f"  outputs: {outputs}\n  commit_interval: 100ms\n"
                  f"  consumer_properties: {{session.timeout.ms: {session_ms}, heartbeat.interval.ms: 1000}}\n")
+        if txn_timeout_ms:
+            # A killed process that is not restarted holds its partitions' consumers back until
+            # its open transaction times out.
+            text += f"  producer_properties: {{transaction.timeout.ms: {txn_timeout_ms}}}\n"
         # The model path in the example is relative to it: keep the file beside it.
         path = os.path.join(os.path.dirname(PIPELINE), f".kafka-{name}-{self.suffix}.yaml")
         with open(path, "w") as f:
@@ -227,7 +231,7 @@ def failover(c):
     path = generate(c, n, seed=13)
     src = c.topic("payments")
     dec, dead = c.topic("decisions"), c.topic("dead", 1)
-    pipeline = c.pipeline("fo", [src], dec, dead)
+    pipeline = c.pipeline("fo", [src], dec, dead, txn_timeout_ms=10000)
     producer = c.produce(src, path, rate=3000, wait=False)  # ~8 s of traffic
     a = c.start(pipeline, "--instance", "a", idle="25s")
     b = c.start(pipeline, "--instance", "b", idle="25s")

@@ -369,12 +369,18 @@ bool TxnCall(const char* what, F&& call) {
   }
 }
 
-rd_kafka_topic_partition_list_t* OffsetList(const std::vector<std::string>& topics,
-                                            const std::vector<source::PartitionPosition>& ps) {
-  rd_kafka_topic_partition_list_t* l =
-      rd_kafka_topic_partition_list_new(static_cast<int>(ps.size()));
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+
+PartitionList OffsetList(const std::vector<std::string>& topics,
+                         const std::vector<source::PartitionPosition>& ps) {
+  PartitionList l{rd_kafka_topic_partition_list_new(static_cast<int>(ps.size()))};
   for (const auto& p : ps) {
-    rd_kafka_topic_partition_list_add(l, topics[p.topic].c_str(), p.partition)->offset =
+    rd_kafka_topic_partition_list_add(l.get(), topics[p.topic].c_str(), p.partition)->offset =
         p.next_offset;
   }
   return l;
@@ -386,7 +392,10 @@ KafkaOutputs::KafkaOutputs(const KafkaConfig& config, const KafkaSource& source)
     : config_(config), source_(source) {
   Properties defaults = {{"linger.ms", "5"}, {"enable.idempotence", "true"}};
   if (config_.exactly_once) {
-    defaults.emplace_back("transaction.timeout.ms", "10000");
+    // Long enough to ride out a broker restart (librdkafka also times out undelivered
+    // messages after it, which dooms the transaction); a crashed process that is not
+    // restarted holds read_committed consumers of its partitions back for as long.
+    defaults.emplace_back("transaction.timeout.ms", "60000");
   }
   rd_kafka_conf_t* conf =
       MakeConf(config_, defaults, config_.producer_properties, "producer_properties");
@@ -475,7 +484,8 @@ void KafkaOutputs::Send(Stream stream, std::string_view key, std::string_view li
 
 bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& positions) {
   const auto t0 = Clock::now();
-  rd_kafka_topic_partition_list_t* offsets = OffsetList(source_.Topics(), positions);
+  const PartitionList list = OffsetList(source_.Topics(), positions);
+  rd_kafka_topic_partition_list_t* offsets = list.get();
   bool ok = true;
   if (config_.exactly_once) {
     Begin();  // offsets may move with nothing sent (duplicates only)
@@ -502,7 +512,6 @@ bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& position
       Warn("waiting for outputs to be delivered");
     }
     if (!delivery_error_.empty()) {
-      rd_kafka_topic_partition_list_destroy(offsets);
       throw std::runtime_error("kafka: " + delivery_error_);
     }
     if (offsets->cnt > 0) {
@@ -511,7 +520,6 @@ bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& position
     }
     commits_.fetch_add(1);
   }
-  rd_kafka_topic_partition_list_destroy(offsets);
   delivery_error_.clear();
   last_commit_ms_.store(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   return ok;
