@@ -213,6 +213,16 @@ std::string Join(const std::string& dir, const char* name) {
   return (std::filesystem::path(dir) / name).string();
 }
 
+// The alert store: --alerts, else alerts.store, else DIR/alerts.db when the pipeline decides
+// (rules or a model) and writes into a DIR; "" for none.
+std::string AlertsPath(const RunArgs& a, const config::Pipeline& pipeline, const std::string& dir) {
+  if (!a.alerts.empty()) return a.alerts;
+  if (!pipeline.alerts_store.empty()) return pipeline.alerts_store;
+  if (!dir.empty() && (rules::HasRules(pipeline) || pipeline.root["model"]))
+    return Join(dir, "alerts.db");
+  return "";
+}
+
 // What file and Kafka runs share: the stages with hot reload, the pid file, the HTTP API,
 // progress, the engine, and the summary (printed, and written to DIR and --summary-json).
 // Closes the outputs.
@@ -302,12 +312,7 @@ int RunKafka(const RunArgs& a, const config::Pipeline& pipeline, const features:
   kafka::KafkaOutputs kout(kc, src);
   engine::Outputs outs;
   outs.transactional = &kout;
-  const std::string alerts_path =
-      !a.alerts.empty()                ? a.alerts
-      : !pipeline.alerts_store.empty() ? pipeline.alerts_store
-      : !dir.empty() && (rules::HasRules(pipeline) || pipeline.root["model"])
-          ? Join(dir, "alerts.db")
-          : "";
+  const std::string alerts_path = AlertsPath(a, pipeline, dir);
   // Kept across runs: alerts are keyed by event id, so a replay stores none twice.
   if (!alerts_path.empty()) outs.alerts = sink::AlertStore::Open(alerts_path);
 
@@ -447,12 +452,7 @@ int Run(const RunArgs& a) {
 
   auto src = source::OpenFile(a.input, fopts);
   engine::Outputs outs;
-  const std::string alerts_path =
-      !a.alerts.empty()                ? a.alerts
-      : !pipeline.alerts_store.empty() ? pipeline.alerts_store
-      : !dir.empty() && (rules::HasRules(pipeline) || pipeline.root["model"])
-          ? Join(dir, "alerts.db")
-          : "";
+  const std::string alerts_path = AlertsPath(a, pipeline, dir);
   if (!alerts_path.empty()) {
     // A fresh run starts a fresh store; a resumed one adds to it (rows are keyed by event id,
     // so the alerts after the checkpoint, decided again, are not stored twice).

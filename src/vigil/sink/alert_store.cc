@@ -45,6 +45,22 @@ void BindText(sqlite3_stmt* s, int i, std::string_view v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 
+// The row a statement selecting event_id, event_time, entity, outcome, score, rules,
+// narrative, rules_version, decision (in that order) stands on.
+AlertStore::Row RowAt(sqlite3_stmt* s) {
+  AlertStore::Row r;
+  r.event_id = Text(s, 0);
+  r.event_time = Text(s, 1);
+  r.entity = Text(s, 2);
+  r.outcome = Text(s, 3);
+  r.score = sqlite3_column_double(s, 4);
+  r.rules = Text(s, 5);
+  r.narrative = Text(s, 6);
+  r.rules_version = sqlite3_column_int64(s, 7);
+  r.decision = Text(s, 8);
+  return r;
+}
+
 }  // namespace
 
 std::unique_ptr<AlertStore> AlertStore::Open(const std::string& path, bool read_only) {
@@ -190,17 +206,7 @@ std::vector<AlertStore::Row> AlertStore::Query(const Filter& f) {
   std::vector<Row> rows;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    Row r;
-    r.event_id = Text(s, 0);
-    r.event_time = Text(s, 1);
-    r.entity = Text(s, 2);
-    r.outcome = Text(s, 3);
-    r.score = sqlite3_column_double(s, 4);
-    r.rules = Text(s, 5);
-    r.narrative = Text(s, 6);
-    r.rules_version = sqlite3_column_int64(s, 7);
-    r.decision = Text(s, 8);
-    rows.push_back(std::move(r));
+    rows.push_back(RowAt(s));
   }
   sqlite3_finalize(s);
   if (rc != SQLITE_DONE) Fail("query failed");
@@ -219,16 +225,7 @@ std::optional<AlertStore::Row> AlertStore::Get(std::string_view event_id) {
   std::optional<Row> row;
   const int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
-    Row& r = row.emplace();
-    r.event_id = Text(s, 0);
-    r.event_time = Text(s, 1);
-    r.entity = Text(s, 2);
-    r.outcome = Text(s, 3);
-    r.score = sqlite3_column_double(s, 4);
-    r.rules = Text(s, 5);
-    r.narrative = Text(s, 6);
-    r.rules_version = sqlite3_column_int64(s, 7);
-    r.decision = Text(s, 8);
+    row = RowAt(s);
   }
   sqlite3_finalize(s);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) Fail("query failed");
