@@ -24,24 +24,6 @@ namespace vigil::api {
 
 namespace {
 
-// A label value, escaped as the text format wants (\\, \", \n).
-std::string Label(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
-
-void Metric(std::string& out, const char* name, const char* type, const char* help) {
-  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-}
-
 void Error(httplib::Response& res, int status, std::string_view what) {
   std::string body = "{\"error\":";
   AppendJsonString(body, what);
@@ -64,71 +46,6 @@ std::optional<int64_t> IntParam(const httplib::Request& req, httplib::Response& 
   }
   return x;
 }
-
-}  // namespace
-
-std::string PrometheusText(const sink::RunSummary& s, const Sources& src) {
-  std::string out;
-  const std::string input = Label(s.input);
-  Metric(out, "vigil_events_read_total", "counter", "Records read from the source.");
-  out += fmt::format("vigil_events_read_total{{source=\"{}\"}} {}\n", input, s.read);
-  Metric(out, "vigil_events_decided_total", "counter", "Events decided.");
-  out += fmt::format("vigil_events_decided_total{{source=\"{}\"}} {}\n", input, s.decided);
-  Metric(out, "vigil_events_dead_lettered_total", "counter",
-         "Records sent to the dead-letter output, by reason.");
-  for (int i = 1; i < decode::kErrcCount; ++i) {
-    out += fmt::format("vigil_events_dead_lettered_total{{source=\"{}\",reason=\"{}\"}} {}\n",
-                       input, decode::ErrcName(decode::Errc(i)), s.dead_by_reason[i]);
-  }
-  Metric(out, "vigil_events_duplicate_total", "counter", "Events dropped as duplicates.");
-  out += fmt::format("vigil_events_duplicate_total{{source=\"{}\"}} {}\n", input, s.duplicate);
-  Metric(out, "vigil_events_late_total", "counter", "Events later than the allowed lateness.");
-  out += fmt::format("vigil_events_late_total{{source=\"{}\"}} {}\n", input, s.late);
-  Metric(out, "vigil_decisions_total", "counter", "Decisions by outcome.");
-  for (int i = 0; i < decide::kOutcomeCount; ++i) {
-    out += fmt::format("vigil_decisions_total{{outcome=\"{}\"}} {}\n",
-                       decide::OutcomeName(decide::Outcome(i)), s.by_outcome[i]);
-  }
-  Metric(out, "vigil_rule_hits_total", "counter", "Times each rule fired (shadow rules too).");
-  for (const auto& [id, n] : s.rule_hits) {
-    out += fmt::format("vigil_rule_hits_total{{rule=\"{}\"}} {}\n", Label(id), n);
-  }
-  Metric(out, "vigil_state_entities", "gauge", "Entities held by the features stage.");
-  out += fmt::format("vigil_state_entities {}\n", s.state_entities);
-  Metric(out, "vigil_state_bytes", "gauge", "Bytes of entity state.");
-  out += fmt::format("vigil_state_bytes {}\n", s.state_bytes);
-  Metric(out, "vigil_watermark_seconds", "gauge", "Event-time watermark, Unix seconds.");
-  out += fmt::format("vigil_watermark_seconds {:.3f}\n",
-                     s.watermark_us == INT64_MIN ? 0.0 : static_cast<double>(s.watermark_us) / 1e6);
-  Metric(out, "vigil_window_completeness_ratio", "gauge",
-         "Share of valid events that arrived before their window closed.");
-  out += fmt::format("vigil_window_completeness_ratio {:.6f}\n", s.WindowCompleteness());
-  Metric(out, "vigil_model_score_decile_total", "counter",
-         "Decisions by the training-score decile their model score fell in.");
-  for (size_t i = 0; i < s.model_deciles.size(); ++i) {
-    out += fmt::format("vigil_model_score_decile_total{{decile=\"{}\"}} {}\n", i + 1,
-                       s.model_deciles[i]);
-  }
-  Metric(out, "vigil_model_score_psi", "gauge",
-         "Population stability index of live model scores against training (NaN: no model).");
-  out += fmt::format("vigil_model_score_psi {}\n", s.ModelPsi());
-  Metric(out, "vigil_model_challenger_scored_total", "counter",
-         "Decisions the shadow challenger model scored beside the champion.");
-  out += fmt::format("vigil_model_challenger_scored_total {}\n", s.challenger_scored);
-  Metric(out, "vigil_model_challenger_abs_diff_sum", "counter",
-         "Sum of |challenger - champion| probabilities (divide by scored_total: the mean).");
-  out += fmt::format("vigil_model_challenger_abs_diff_sum {}\n", s.challenger_abs_diff);
-  Metric(out, "vigil_model_challenger_disagree_total", "counter",
-         "Decisions whose alert outcome would differ with the challenger in the champion's place.");
-  out += fmt::format("vigil_model_challenger_disagree_total {}\n", s.challenger_disagree);
-  Metric(out, "vigil_rules_version", "gauge", "Version of the rule set in force.");
-  out += fmt::format("vigil_rules_version {}\n", src.rules_version ? src.rules_version() : 0);
-  Metric(out, "vigil_workers", "gauge", "Worker threads.");
-  out += fmt::format("vigil_workers {}\n", src.workers);
-  return out;
-}
-
-namespace {
 
 // A request body parsed as a JSON object, with typed field access that answers 400 naming the
 // field and what was expected.

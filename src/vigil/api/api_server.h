@@ -58,7 +58,9 @@ class ApiServer {
   std::unique_ptr<Impl> impl_;
 };
 
-// The Prometheus text exposition of a run's counters (for /metrics and tests).
+// The Prometheus text exposition of a run's counters (for /metrics and tests); the checkpoint
+// age is measured to `now_unix_us` (wall clock, microseconds; the first form: now).
 std::string PrometheusText(const sink::RunSummary& s, const Sources& sources);
+std::string PrometheusText(const sink::RunSummary& s, const Sources& sources, int64_t now_unix_us);
 
 }  // namespace vigil::api

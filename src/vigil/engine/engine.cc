@@ -64,6 +64,9 @@ struct Batch {
   uint64_t epoch = 0;
   std::vector<source::PartitionPosition> positions;
   uint64_t replayed = 0;
+  // When the router took the batch to fill, just after reading its records: the start of
+  // the ingest-to-decision latency the writer observes.
+  Clock::time_point read_at{};
 
   void Reset() {
     n = 0;
@@ -247,6 +250,7 @@ struct Engine::Impl {
             Dispatch(b, seq);
             b = NewBatch();
             std::this_thread::sleep_until(due);
+            b->read_at = Clock::now();  // the wait is pacing, not latency
           }
         }
         ++b->stats.read;
@@ -306,6 +310,7 @@ struct Engine::Impl {
   Batch* NewBatch() {
     Batch* b = free_batches.Pop();
     b->Reset();
+    b->read_at = Clock::now();
     b->config = factory->Current();
     b->epoch = epoch.load(std::memory_order_relaxed);
     return b;
@@ -843,6 +848,10 @@ struct Engine::Impl {
       m.summary = total;
       m.summary.elapsed_seconds = elapsed();
       options.checkpoints->Commit(m);
+      ++total.checkpoints;
+      total.checkpoint_unix_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
     };
 
     // Transactional outputs: what has been sent since the last commit, and the positions it
@@ -910,6 +919,7 @@ struct Engine::Impl {
           continue;
         }
         total.stream.replayed += b->replayed;
+        const uint64_t decided_before = total.decided;
         total.Add(b->stats);
         for (const auto& w : b->worker_stats) total.Add(w);
         total.watermark_us = b->watermark;
@@ -942,6 +952,9 @@ struct Engine::Impl {
             abort.store(true);
           }
         }
+        total.decision_latency.Observe(
+            std::chrono::duration<double>(Clock::now() - b->read_at).count(),
+            total.decided - decided_before);
         free_batches.Push(b);
         ++next;
       }
@@ -968,6 +981,12 @@ struct Engine::Impl {
           }
         }
         publish_stream();
+        total.queues.work.resize(work_queues.size());
+        for (size_t w = 0; w < work_queues.size(); ++w) {
+          total.queues.work[w] = static_cast<uint32_t>(work_queues[w]->Size());
+        }
+        total.queues.done = done.Size();
+        total.queues.reorder = ready.size();
         if (options.on_progress) options.on_progress(total, eps);
       }
       if (router_finished.load(std::memory_order_acquire) &&
@@ -991,6 +1010,9 @@ struct Engine::Impl {
     }
 
     flush(false);
+    total.queues.work.assign(work_queues.size(), 0);  // every queue is drained now
+    total.queues.done = 0;
+    total.queues.reorder = 0;
     total.completed = completed;
     total.elapsed_seconds = elapsed();
     return total;

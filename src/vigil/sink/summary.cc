@@ -24,6 +24,7 @@ void RunSummary::Add(const RunSummary& o) {
   challenger_scored += o.challenger_scored;
   challenger_abs_diff += o.challenger_abs_diff;
   challenger_disagree += o.challenger_disagree;
+  decision_latency.Add(o.decision_latency);
 }
 
 double RunSummary::ModelPsi() const {

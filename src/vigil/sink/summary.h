@@ -5,11 +5,39 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "vigil/decide/decision.h"
 #include "vigil/decode/errc.h"
 
 namespace vigil::sink {
+
+// A latency distribution over fixed buckets suited to 1 ms - 10 s, for the Prometheus
+// histogram of ingest-to-decision latency. A plain value: Observe neither allocates nor
+// locks, so one thread (the engine's writer) owns it and publishes copies.
+struct LatencyHistogram {
+  // Upper bounds in seconds; counts has one more slot for everything above the last.
+  static constexpr std::array<double, 13> kBounds{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                  0.25,  0.5,    1,     2.5,  5,     10};
+  std::array<uint64_t, kBounds.size() + 1> counts{};  // per bucket, not cumulative
+  uint64_t count = 0;
+  double sum = 0;  // seconds
+
+  // `n` observations of `seconds` each (n == 0: nothing).
+  void Observe(double seconds, uint64_t n = 1) {
+    if (n == 0) return;
+    size_t i = 0;
+    while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+    counts[i] += n;
+    count += n;
+    sum += seconds * static_cast<double>(n);
+  }
+  void Add(const LatencyHistogram& o) {
+    for (size_t i = 0; i < counts.size(); ++i) counts[i] += o.counts[i];
+    count += o.count;
+    sum += o.sum;
+  }
+};
 
 // Counters of one run. Every record read ends in exactly one of decided, dead_lettered,
 // duplicate or late, so `read == decided + dead_lettered + duplicate + late` always holds
@@ -56,6 +84,20 @@ struct RunSummary {
     double last_commit_ms = 0;
     double restore_seconds = 0;
   } stream;
+  // From the router reading a batch's records to the writer writing their decisions, one
+  // observation per decision at its batch's latency (set by the writer; not restored from a
+  // checkpoint). With event-time ordering, the time an event is held back is not included.
+  LatencyHistogram decision_latency;
+  // Gauges sampled by the writer about once a second: batches waiting in each worker's work
+  // queue, in the writer's done queue, and done but held for source order (reorder).
+  struct Queues {
+    std::vector<uint32_t> work;  // by worker
+    uint64_t done = 0;
+    uint64_t reorder = 0;
+  } queues;
+  // Checkpoints committed by this run, and the wall time of the last one (0: none yet).
+  uint64_t checkpoints = 0;
+  int64_t checkpoint_unix_us = 0;
   std::string input;
   bool completed = false;  // false when interrupted (signal, --events cut-off is still complete)
 

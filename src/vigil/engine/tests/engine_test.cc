@@ -148,6 +148,26 @@ TEST(Engine, OutputIsInSourceOrderWhateverTheWorkerCount) {
   EXPECT_EQ(std::count(one.decisions.begin(), one.decisions.end(), '\n'), 5000);
 }
 
+// The writer observes every decision once in the latency histogram, at its batch's latency,
+// and reports drained queues at the end.
+TEST(Engine, ObservesEachDecisionsLatencyOnce) {
+  const auto p = TestPipeline();
+  std::vector<std::string> lines;
+  for (int i = 0; i < 3000; ++i) lines.push_back(Tx(i, "2026-01-01T00:00:00Z", "c"));
+  lines.push_back("not json");  // dead-lettered: no decision, no observation
+  const RunResult r = RunLines(p, lines, 3);
+  const sink::LatencyHistogram& h = r.summary.decision_latency;
+  EXPECT_EQ(h.count, 3000u);
+  uint64_t in_buckets = 0;
+  for (uint64_t c : h.counts) in_buckets += c;
+  EXPECT_EQ(in_buckets, 3000u);
+  EXPECT_GT(h.sum, 0);
+  EXPECT_LT(h.sum / static_cast<double>(h.count), 60) << "a mean latency over a minute";
+  EXPECT_EQ(r.summary.queues.work, (std::vector<uint32_t>{0, 0, 0}));
+  EXPECT_EQ(r.summary.queues.done, 0u);
+  EXPECT_EQ(r.summary.queues.reorder, 0u);
+}
+
 TEST(Engine, StopsAfterMaxEvents) {
   const auto p = TestPipeline();
   std::vector<std::string> lines;
