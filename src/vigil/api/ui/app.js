@@ -205,7 +205,7 @@ function overview(main) {
           el('p', {class: 'muted', id: 'queue-meta', 'aria-live': 'polite'}),
           el('table', {id: 'queue'},
               el('thead', {}, el('tr', {}, ['Event', 'Time', 'Entity', 'Outcome', 'Score',
-                'Rules'].map((h) => el('th', {scope: 'col'}, h)))),
+                'Reasons'].map((h) => el('th', {scope: 'col'}, h)))),
               el('tbody')),
           el('div', {class: 'pager'},
               el('button', {type: 'button', id: 'newer', onclick: () =>
@@ -276,7 +276,8 @@ function renderQueue() {
     const row = el('tr', {class: state.fresh.has(a.event_id) ? 'new' : null},
         el('td', {}, alertLink(a.event_id)), el('td', {}, a.event_time || ''),
         el('td', {}, a.key || ''), el('td', {}, outcomeTag(a.outcome)),
-        el('td', {}, fmtNum(a.score, 1)), el('td', {}, ruleIds(a).join(', ')));
+        el('td', {}, fmtNum(a.score, 1)),
+        el('td', {}, (a.reasons || []).map((r) => r.code).join(', ')));
     return row;
   }));
   state.fresh.clear();
@@ -306,14 +307,16 @@ function ruleChart(rules) {
   const sorted = [...rules].sort((a, b) => (b.hits || 0) - (a.hits || 0));
   const max = Math.max(1, ...sorted.map((r) => r.hits || 0));
   const rowH = 24;
-  const labelW = 220;
+  const labelW = 20 + 7.5 * Math.max(8, ...sorted.map((r) => r.id.length +
+      (r.mode === 'shadow' ? 9 : 0)));
   const barW = 520;
   const g = svg('svg', {viewBox: `0 0 ${labelW + barW + 90} ${sorted.length * rowH + 4}`,
     width: '100%', role: 'img', 'aria-labelledby': 'rules-h', id: 'rule-svg'});
   sorted.forEach((r, i) => {
     const y = i * rowH + 2;
     const w = Math.max(1, Math.round(((r.hits || 0) / max) * barW));
-    const bar = svg('rect', {x: labelW, y, width: w, height: rowH - 6,
+    const bar = svg('rect', {x: labelW, y, width: w, height: rowH - 6, 'data-rule': r.id,
+      'data-hits': r.hits || 0,
       class: r.mode === 'shadow' ? 'bar shadow' : 'bar'});
     bar.append(svg('title', {}, `${r.id}: ${r.hits || 0} hits${r.mode === 'shadow' ?
       ' (shadow)' : ''}`));
@@ -322,7 +325,7 @@ function ruleChart(rules) {
     svg('text', {x: labelW + w + 6, y: y + rowH - 11}, fmtInt(r.hits || 0)));
   });
   const table = el('table', {class: 'sr-table'},
-      el('caption', {class: 'muted'}, `Version ${state.rules.version ?? '?'}; refreshed every 5 s`),
+      el('caption', {class: 'muted'}, `Version ${state.rules.version ?? '?'}; refreshed every 3 s`),
       el('thead', {}, el('tr', {}, el('th', {scope: 'col'}, 'Rule'),
           el('th', {scope: 'col'}, 'Action'), el('th', {scope: 'col'}, 'Mode'),
           el('th', {scope: 'col'}, 'Hits'))),
@@ -531,7 +534,7 @@ function route() {
   else if (/^\/cases/.test(h)) casesView(main);
   else {
     overview(main);
-    rulesTimer = setInterval(loadRules, 5000);
+    rulesTimer = setInterval(loadRules, 3000);
   }
 }
 
