@@ -73,7 +73,9 @@ async function shot(page, name) {
 const port = await freePort();
 const demo = startDemo(port);
 let browser;
+let page;
 let failed = null;
+const consoleLines = [];
 // A hard bound: whatever hangs, the test ends (ctest's TIMEOUT is the last resort).
 const deadline = setTimeout(() => {
   console.error(`dashboard test: still running after 80 s; giving up\n${demo.stderr()}`);
@@ -86,10 +88,11 @@ try {
   log(`demo serves the dashboard at ${base}`);
   check(base === `http://127.0.0.1:${port}/`, `announced ${base}`);
   browser = await chromium.launch({executablePath: '/usr/bin/chromium', args: ['--no-sandbox']});
-  const page = await browser.newPage({viewport: {width: 1280, height: 900}});
+  page = await browser.newPage({viewport: {width: 1280, height: 900}});
   page.setDefaultTimeout(30000);
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => consoleLines.push(`${elapsed()} ${m.type()}: ${m.text()}`));
 
   // Without a token the API answers 401 and the page says what to do.
   await page.goto(base);
@@ -103,7 +106,13 @@ try {
   await page.press('#token', 'Enter');
   await page.waitForSelector('#kpis dd');
   await page.waitForFunction(() => /live/.test(document.getElementById('conn').textContent));
-  await page.waitForSelector('#queue tbody tr.new', {timeout: 40000});
+  await page.waitForFunction(() => Number(document.getElementById('queue-meta').dataset.live) > 0);
+  await page.waitForSelector('#queue tbody tr.new');
+  // Pointing at the queue holds new rows back (counted on a button); leaving it shows them.
+  await page.hover('#queue tbody tr:last-child');
+  await page.waitForSelector('#show-new', {state: 'visible'});
+  await page.hover('#queue-h');
+  await page.waitForSelector('#show-new', {state: 'hidden'});
   log(`alerts arrive live: ${await page.textContent('#queue-meta')}`);
   // The rule chart redraws from /api/rules: wait for hits counted this run.
   await page.waitForFunction(() => [...document.querySelectorAll('#rule-svg rect')]
@@ -121,7 +130,8 @@ try {
   log('outcome filter: only blocks listed');
 
   // One alert: reasons and narrative; then a case from it.
-  // (Rows are re-rendered as alerts arrive: click the link of that event, wherever it is now.)
+  // Pointing at the queue holds new arrivals back, so the row clicked stays put.
+  await page.hover('#queue tbody tr:first-child td:nth-child(2)');
   const eventId = (await page.locator('#queue tbody tr td a').first().textContent()).trim();
   await page.click(`#queue a[href="#/alert/${encodeURIComponent(eventId)}"]`);
   await page.waitForSelector('#reasons li');
@@ -162,6 +172,17 @@ try {
   check(pageErrors.length === 0, `errors in the page: ${pageErrors.join('; ')}`);
 } catch (e) {
   failed = e;
+  if (page) {  // what the page showed when it failed
+    try {
+      await shot(page, 'failure');
+      for (const id of ['conn', 'notice', 'queue-meta', 'main']) {
+        console.error(`#${id}: ${await page.textContent(`#${id}`, {timeout: 1000}).catch(() => '-')}`);
+      }
+      console.error(`page console:\n${consoleLines.slice(-30).join('\n')}`);
+    } catch (e2) {
+      console.error(`(no page state: ${e2.message})`);
+    }
+  }
 } finally {
   if (browser) await browser.close();
   demo.proc.kill('SIGINT');

@@ -10,7 +10,8 @@ const state = {
   kpi: null,
   rules: null,
   alerts: {total: 0, offset: 0, items: [], outcome: '', rule: ''},
-  fresh: new Set(),  // event ids that arrived live, highlighted once
+  pending: [],       // live alerts held back while the user points at the queue
+  live: 0,           // alerts the stream brought since the page opened
   stream: null,      // AbortController of the running stream
 };
 
@@ -63,6 +64,7 @@ function explain(err) {
                    : `This server needs an API token: paste one above (${err.message}).`;
   }
   if (err.status === 403) return `Not allowed with this token: ${err.message}`;
+  if (err.status === 503) return `The server is busy, try again: ${err.message}`;
   return `${err.status}: ${err.message}`;
 }
 
@@ -75,7 +77,13 @@ async function api(path, body) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const res = await fetch(path, init);
+  let res = await fetch(path, init);
+  // 503 means the database stayed locked past its busy timeout, so nothing was written
+  // (docs/api.md: retry): retried here three times with a growing pause before the user is told.
+  for (let i = 0; res.status === 503 && i < 3; ++i) {
+    await new Promise((r) => setTimeout(r, 500 * (i + 1)));
+    res = await fetch(path, init);
+  }
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
@@ -170,15 +178,46 @@ function matchesFilter(a) {
   return (!f.outcome || a.outcome === f.outcome) && (!f.rule || ruleIds(a).includes(f.rule));
 }
 
+// A live alert goes on top of the first page, row by row: rows already there stay the same
+// elements. While the pointer is over the queue or focus is in it, arrivals wait behind a
+// "show" button instead, so nothing moves under a click.
 function onLiveAlert(a) {
   const q = state.alerts;
-  if (!matchesFilter(a)) return;
+  state.live += 1;
+  if (!matchesFilter(a)) return renderQueueMeta();
   q.total += 1;
   if (q.offset !== 0) return renderQueueMeta();  // paging through older ones: leave them be
+  if (queueHeld()) {
+    state.pending.push(a);
+    return renderQueueMeta();
+  }
+  insertAlert(a);
+  renderQueueMeta();
+}
+
+function queueHeld() {
+  const t = document.getElementById('queue');
+  return !!t && (t.matches(':hover') || t.contains(document.activeElement));
+}
+
+function insertAlert(a) {
+  const q = state.alerts;
   q.items.unshift(a);
   q.items.length = Math.min(q.items.length, PAGE);
-  state.fresh.add(a.event_id);
-  renderQueue();
+  const body = document.querySelector('#queue tbody');
+  if (!body) return;
+  const row = alertRow(a);
+  row.className = 'new';
+  body.prepend(row);
+  while (body.rows.length > PAGE) body.lastElementChild.remove();
+}
+
+function releaseQueue() {
+  if (queueHeld()) return;
+  const pending = state.pending;
+  state.pending = [];
+  for (const a of pending) insertAlert(a);
+  renderQueueMeta();
 }
 
 // ---- overview ----------------------------------------------------------------------------------
@@ -202,8 +241,15 @@ function overview(main) {
               el('option', {value: 'block'}, 'block'))),
           el('label', {}, 'Rule', el('select', {id: 'f-rule'}, el('option', {value: ''}, 'any'))),
           el('button', {type: 'submit'}, 'Filter')),
-          el('p', {class: 'muted', id: 'queue-meta', 'aria-live': 'polite'}),
-          el('table', {id: 'queue'},
+          el('div', {class: 'queue-bar'}, el('p', {class: 'muted', id: 'queue-meta'}),
+              // Takes its space even when hidden, so showing it moves nothing.
+              el('button', {type: 'button', id: 'show-new', class: 'invisible', onclick: () => {
+                state.alerts.items.unshift(...state.pending.reverse());
+                state.alerts.items.length = Math.min(state.alerts.items.length, PAGE);
+                renderQueue();
+              }}, 'Show new alerts')),
+          el('table', {id: 'queue', onmouseleave: releaseQueue, onfocusout: () =>
+            setTimeout(releaseQueue, 0)},
               el('thead', {}, el('tr', {}, ['Event', 'Time', 'Entity', 'Outcome', 'Score',
                 'Reasons'].map((h) => el('th', {scope: 'col'}, h)))),
               el('tbody')),
@@ -264,23 +310,29 @@ function renderQueueMeta() {
   const last = q.offset + q.items.length;
   meta.textContent = q.items.length ? `Alerts ${fmtInt(q.offset + 1)}–${fmtInt(last)}` +
       `${q.outcome || q.rule ? ' matching the filter' : ''}; ${fmtInt(q.total)} stored in all, ` +
-      'newest first. New ones appear here as they are raised.' : 'No alerts yet.';
+      `newest first; ${fmtInt(state.live)} arrived live since this page opened.` :
+      'No alerts yet.';
+  meta.dataset.live = state.live;
+  const show = document.getElementById('show-new');
+  show.classList.toggle('invisible', state.pending.length === 0);
+  show.textContent = `Show ${fmtInt(state.pending.length)} new alert` +
+      `${state.pending.length === 1 ? '' : 's'}`;
   document.getElementById('newer').disabled = q.offset === 0;
   document.getElementById('older').disabled = q.items.length < PAGE;
+}
+
+function alertRow(a) {
+  return el('tr', {}, el('td', {}, alertLink(a.event_id)), el('td', {}, a.event_time || ''),
+      el('td', {}, a.key || ''), el('td', {}, outcomeTag(a.outcome)),
+      el('td', {}, fmtNum(a.score, 1)),
+      el('td', {}, (a.reasons || []).map((r) => r.code).join(', ')));
 }
 
 function renderQueue() {
   const body = document.querySelector('#queue tbody');
   if (!body) return;
-  body.replaceChildren(...state.alerts.items.map((a) => {
-    const row = el('tr', {class: state.fresh.has(a.event_id) ? 'new' : null},
-        el('td', {}, alertLink(a.event_id)), el('td', {}, a.event_time || ''),
-        el('td', {}, a.key || ''), el('td', {}, outcomeTag(a.outcome)),
-        el('td', {}, fmtNum(a.score, 1)),
-        el('td', {}, (a.reasons || []).map((r) => r.code).join(', ')));
-    return row;
-  }));
-  state.fresh.clear();
+  state.pending = [];
+  body.replaceChildren(...state.alerts.items.map(alertRow));
   renderQueueMeta();
 }
 
