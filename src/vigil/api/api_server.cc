@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "vigil/api/internal/ui_assets.h"
 #include "vigil/common/json.h"
 #include "vigil/common/time.h"
 #include "vigil/sink/alert_store.h"
@@ -494,6 +495,7 @@ ApiServer::ApiServer(Sources sources) : impl_(std::make_unique<Impl>()) {
     if (src.model_json.empty()) return Error(res, 404, "this pipeline has no model");
     res.set_content(src.model_json, "application/json");
   });
+  ui_internal::ServeUi(s);  // the dashboard: GET / and /ui/... (no data, no token)
 }
 
 ApiServer::~ApiServer() { Stop(); }

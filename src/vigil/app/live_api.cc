@@ -27,6 +27,8 @@ LiveApi::LiveApi(const std::string& listen, bool explicit_listen, api::Sources s
                  tokens == 0
                      ? "no API tokens: loopback reads only, writes refused"
                      : fmt::format("{} API token{}", tokens, tokens == 1 ? "" : "s").c_str());
+    std::fprintf(stderr, "vigil: dashboard at http://%s/%s\n", at.c_str(),
+                 tokens == 0 ? " (read only: no API tokens)" : " (paste an API token there)");
   } catch (const std::runtime_error& e) {
     server_.reset();
     if (explicit_listen) throw;
