@@ -136,8 +136,22 @@ constexpr const char* kNoTokens =
 }  // namespace
 
 struct ApiServer::Impl {
+  explicit Impl(Sources s) : sources(std::move(s)), owned(MakeServer(sources)), server(*owned) {}
+  // An httplib::SSLServer when the sources name a certificate and key, else plain HTTP.
+  static std::unique_ptr<httplib::Server> MakeServer(const Sources& s) {
+    if (s.tls_cert.empty() && s.tls_key.empty()) return std::make_unique<httplib::Server>();
+    auto tls = std::make_unique<httplib::SSLServer>(s.tls_cert.c_str(), s.tls_key.c_str());
+    if (!tls->is_valid()) {
+      throw std::runtime_error(fmt::format(
+          "api.tls: cannot load the certificate {} with the key {} (PEM files, and the key must "
+          "match the certificate)",
+          s.tls_cert, s.tls_key));
+    }
+    return tls;
+  }
   Sources sources;
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> owned;
+  httplib::Server& server;
   std::thread thread;
   std::mutex cases_mu;  // one case-store connection, one request at a time
   std::unique_ptr<sink::CaseStore> cases;
@@ -218,8 +232,7 @@ void Reply(httplib::Response& res, const sink::CaseResult<std::string>& r, int o
 
 }  // namespace
 
-ApiServer::ApiServer(Sources sources) : impl_(std::make_unique<Impl>()) {
-  impl_->sources = std::move(sources);
+ApiServer::ApiServer(Sources sources) : impl_(std::make_unique<Impl>(std::move(sources))) {
   httplib::Server& s = impl_->server;
   // cpp-httplib's default sets SO_REUSEPORT, with which a second run binds the same port and
   // the kernel splits connections between the two processes (each with its own alert store).

@@ -32,6 +32,9 @@ struct Sources {
   // The live feed of GET /api/stream (null: none). Shared: the application publishes into it
   // and the server's request threads read it, and either may outlast the other's use.
   std::shared_ptr<EventStream> stream;
+  // HTTPS (OpenSSL): PEM certificate chain and private key files. Both empty: plain HTTP.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 // ApiServer is Vigil's HTTP endpoint (cpp-httplib): /healthz, /readyz, /metrics (Prometheus
@@ -43,6 +46,7 @@ struct Sources {
 // destructor. Thread-safe.
 class ApiServer {
  public:
+  // Throws std::runtime_error when Sources::tls_cert/tls_key cannot be loaded.
   explicit ApiServer(Sources sources);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;

@@ -17,17 +17,18 @@ LiveApi::LiveApi(const std::string& listen, bool explicit_listen, api::Sources s
   sources.stream = stream_;
   const std::string alerts = sources.alerts_db;
   const size_t tokens = sources.tokens.size();
+  const char* scheme = sources.tls_cert.empty() ? "http" : "https";
   server_ = std::make_unique<api::ApiServer>(std::move(sources));
   try {
     const std::string at = server_->Start(listen);
     std::fprintf(stderr,
-                 "vigil: serving http://%s (/metrics, /healthz, /readyz, /api/pipeline, "
+                 "vigil: serving %s://%s (/metrics, /healthz, /readyz, /api/pipeline, "
                  "/api/stream%s); %s\n",
-                 at.c_str(), alerts.empty() ? "" : ", /api/alerts, /api/cases",
+                 scheme, at.c_str(), alerts.empty() ? "" : ", /api/alerts, /api/cases",
                  tokens == 0
                      ? "no API tokens: loopback reads only, writes refused"
                      : fmt::format("{} API token{}", tokens, tokens == 1 ? "" : "s").c_str());
-    std::fprintf(stderr, "vigil: dashboard at http://%s/%s\n", at.c_str(),
+    std::fprintf(stderr, "vigil: dashboard at %s://%s/%s\n", scheme, at.c_str(),
                  tokens == 0 ? " (read only: no API tokens)" : " (paste an API token there)");
   } catch (const std::runtime_error& e) {
     server_.reset();

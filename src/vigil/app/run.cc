@@ -156,6 +156,8 @@ api::Sources ApiSources(const config::Pipeline& pipeline, PipelineStages& stages
     s.model_json += ",\"meta\":" + model::FormatMeta(m->model.meta) + "}\n";
   }
   s.tokens = api::LoadTokens(pipeline, std::getenv("VIGIL_API_TOKENS"));
+  s.tls_cert = pipeline.api_tls_cert;
+  s.tls_key = pipeline.api_tls_key;
   return s;
 }
 

@@ -1,6 +1,8 @@
 #include "vigil/config/pipeline.h"
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
@@ -233,6 +235,28 @@ void ReadApiTokens(Reader& r, const YAML::Node& tokens, Pipeline& p) {
   }
 }
 
+// api.tls: {cert: PEM, key: PEM}, both required, each a readable file.
+void ReadApiTls(Reader& r, const YAML::Node& tls, Pipeline& p) {
+  if (!tls.IsMap()) {
+    r.Fail(tls, "api.tls", "expected a mapping: {cert: FILE.pem, key: FILE.pem}");
+    return;
+  }
+  r.AllowKeys(tls, "api.tls", {"cert", "key"});
+  const std::filesystem::path base = std::filesystem::path(p.path).parent_path();
+  for (const auto& [key, out] : {std::pair<const char*, std::string*>{"cert", &p.api_tls_cert},
+                                 std::pair<const char*, std::string*>{"key", &p.api_tls_key}}) {
+    std::string file;
+    if (!r.String(tls, key, "api.tls", file, true)) continue;
+    *out = (base / file).string();
+    if (std::FILE* f = std::fopen(out->c_str(), "rb")) {
+      std::fclose(f);
+    } else {
+      r.Fail(tls[key], fmt::format("api.tls.{}", key),
+             fmt::format("cannot read '{}': expected a PEM file", *out));
+    }
+  }
+}
+
 Pipeline Parse(const YAML::Node& root, const std::string& path) {
   Reader r(path);
   Pipeline p;
@@ -328,9 +352,10 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
     }
   }
   if (const YAML::Node a = root["api"]) {
-    r.AllowKeys(a, "api", {"listen", "tokens"});
+    r.AllowKeys(a, "api", {"listen", "tokens", "tls"});
     r.String(a, "listen", "api", p.api_listen, false);
     if (const YAML::Node tokens = a["tokens"]) ReadApiTokens(r, tokens, p);
+    if (const YAML::Node tls = a["tls"]) ReadApiTls(r, tls, p);
   }
   if (const YAML::Node a = root["alerts"]) {
     r.AllowKeys(a, "alerts", {"store"});

@@ -83,6 +83,10 @@ struct Pipeline {
   std::string alerts_store;  // alerts.store: the SQLite alert store (default DIR/alerts.db)
   std::string api_listen;    // api.listen: HOST:PORT of the HTTP API (default 127.0.0.1:7070)
   std::vector<ApiTokenSpec> api_tokens;  // api.tokens
+  // api.tls: the HTTP API serves HTTPS with this PEM certificate (chain) and private key; paths
+  // relative to the pipeline file. Both empty: plain HTTP.
+  std::string api_tls_cert;
+  std::string api_tls_key;
   // Checkpoints (vigil run --out DIR puts them in DIR/checkpoint unless this names a place).
   std::string checkpoint_dir;
   int64_t checkpoint_interval_us = 10LL * 1000000;

@@ -3,7 +3,11 @@
 
 #include <httplib.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -325,6 +329,59 @@ TEST(ApiServer, ASecondServerCannotTakeABoundPort) {
   const std::string at = first.Start("127.0.0.1:0");
   ApiServer second(s);
   EXPECT_THROW(second.Start(at), std::runtime_error);
+}
+
+// A self-signed certificate and key made with the openssl command into a fresh directory.
+struct TlsFiles {
+  std::string dir, cert, key;
+  TlsFiles() {
+    dir = ::testing::TempDir() + "vigil-tls-" + std::to_string(::getpid());
+    std::filesystem::create_directories(dir);
+    cert = dir + "/cert.pem";
+    key = dir + "/key.pem";
+    const std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout " + key +
+        " -out " + cert + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl req failed");
+  }
+  ~TlsFiles() { std::filesystem::remove_all(dir); }
+};
+
+TEST(ApiServer, ServesHttpsWithTheConfiguredCertificate) {
+  const TlsFiles tls;
+  Sources s;
+  s.summary = [] { return sink::RunSummary{}; };
+  s.tls_cert = tls.cert;
+  s.tls_key = tls.key;
+  ApiServer server(s);
+  const std::string at = server.Start("127.0.0.1:0");
+  const int port = std::stoi(at.substr(at.rfind(':') + 1));
+
+  httplib::SSLClient https("127.0.0.1", port);
+  https.set_ca_cert_path(tls.cert.c_str());
+  https.enable_server_certificate_verification(false);  // CN=localhost, dialled by address
+  const auto ok = https.Get("/healthz");
+  ASSERT_TRUE(ok) << httplib::to_string(ok.error());
+  EXPECT_EQ(ok->status, 200);
+
+  httplib::Client plain("127.0.0.1", port);  // plain HTTP to a TLS port gets no answer
+  plain.set_read_timeout(2, 0);
+  const auto refused = plain.Get("/healthz");
+  EXPECT_TRUE(!refused || refused->status != 200);
+}
+
+TEST(ApiServer, RefusesAKeyThatDoesNotLoad) {
+  const TlsFiles tls;
+  Sources s;
+  s.tls_cert = tls.cert;
+  s.tls_key = tls.dir + "/missing.pem";
+  try {
+    ApiServer server(s);
+    FAIL() << "a server without its key started";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("api.tls"));
+    EXPECT_THAT(e.what(), HasSubstr("missing.pem"));
+  }
 }
 
 }  // namespace
