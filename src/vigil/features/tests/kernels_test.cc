@@ -930,7 +930,7 @@ Blob RobustOf(int capacity, std::initializer_list<double> values) {
 }
 
 TEST(Robust, BytesPerCapacity) {
-  EXPECT_EQ(RobustBytes(1), 8u + 8u + 8u);       // header, one value, its slot padded to 8
+  EXPECT_EQ(RobustBytes(1), 8u + 8u + 8u);  // header, one value, its slot padded to 8
   EXPECT_EQ(RobustBytes(32), 8u + 32u * 8u + 32u);
   EXPECT_EQ(RobustBytes(kRobustMaxCapacity) % 8, 0u);
 }
