@@ -13,6 +13,7 @@
 #include "vigil/features/internal/ew_stats.h"
 #include "vigil/features/internal/geo.h"
 #include "vigil/features/internal/recent_set.h"
+#include "vigil/features/internal/robust.h"
 #include "vigil/features/internal/window.h"
 
 namespace vigil::features {
@@ -140,6 +141,15 @@ struct Layout {
     int hash;  // index into hashed
     size_t offset;
   };
+  struct AnomalyInput {  // the last values of one input of an anomaly score
+    int field, feature;  // an input field, or a feature of this entity computed before it
+    int capacity;
+    size_t offset;
+  };
+  struct Anomaly {
+    int min_history;
+    int first, count;  // its inputs: anomaly_inputs[first, first + count)
+  };
   // What each feature reads: kind of part and its index.
   struct Read {
     int feature;
@@ -157,6 +167,8 @@ struct Layout {
   std::vector<Last> lasts;
   std::vector<Geo> geos;
   std::vector<Recent> recents;
+  std::vector<Anomaly> anomalies;
+  std::vector<AnomalyInput> anomaly_inputs;
   std::vector<int> hashed;  // fields whose value hashes distinct counts and recent sets use
   std::vector<Read> reads;
   size_t bytes = 16;
@@ -281,6 +293,14 @@ Layout MakeLayout(const config::Pipeline& pipeline, const Spec& spec, int entity
         read.part = static_cast<int>(l.recents.size());
         l.recents.push_back({f.of, f.capacity, l.HashOf(f.of), 0});
         break;
+      case Op::kAnomaly:
+        read.part = static_cast<int>(l.anomalies.size());
+        l.anomalies.push_back({f.min_history, static_cast<int>(l.anomaly_inputs.size()),
+                               static_cast<int>(f.inputs.size())});
+        for (const auto& in : f.inputs) {
+          l.anomaly_inputs.push_back({in.field, in.feature, f.capacity, 0});
+        }
+        break;
       case Op::kTimeSinceLast:
         break;
       case Op::kRatio:
@@ -298,6 +318,7 @@ Layout MakeLayout(const config::Pipeline& pipeline, const Spec& spec, int entity
   for (auto& x : l.lasts) x.offset = l.Take(sizeof(double));
   for (auto& g : l.geos) g.offset = l.Take(2 * sizeof(double));
   for (auto& r : l.recents) r.offset = l.Take(fi::RecentBytes(r.capacity));
+  for (auto& a : l.anomaly_inputs) a.offset = l.Take(fi::RobustBytes(a.capacity));
   return l;
 }
 
@@ -454,6 +475,7 @@ class EntityTable {
       StoreF64(b + g.offset + 8, kNaN);
     }
     for (const auto& r : layout_.recents) fi::RecentInit(r.capacity, b + r.offset);
+    for (const auto& a : layout_.anomaly_inputs) fi::RobustInit(b + a.offset);
   }
   void Destroy(std::byte* b) {
     for (const auto& d : layout_.distincts) {
@@ -504,6 +526,7 @@ struct FeatureEngine::Impl {
   std::vector<fi::WindowAgg> aggs;     // by ring
   std::vector<double> distinct_count;  // by distinct part
   std::vector<double> geo_km;          // by geo part: km from the previous position
+  std::vector<double> anomaly_x;       // by anomaly input: its value on the event
 
   void SizeScratch(const Layout& l) {
     auto grow = [](auto& v, size_t n) {
@@ -518,6 +541,7 @@ struct FeatureEngine::Impl {
     grow(aggs, l.rings.size());
     grow(distinct_count, l.distincts.size());
     grow(geo_km, l.geos.size());
+    grow(anomaly_x, l.anomaly_inputs.size());
   }
 
   static bool Passes(const Event& e, const Layout::Gate& g) {
@@ -656,6 +680,22 @@ struct FeatureEngine::Impl {
                                         : fi::SpeedKmh(km, t - last_time);
           break;
         }
+        case Op::kAnomaly: {
+          // Reads come in feature order, so an input feature (declared above, same entity)
+          // is already in `out`.
+          const auto& a = l.anomalies[static_cast<size_t>(rd.part)];
+          double score = kNaN;
+          for (int i = a.first; i < a.first + a.count; ++i) {
+            const auto& in = l.anomaly_inputs[static_cast<size_t>(i)];
+            const double x =
+                in.feature >= 0 ? out[static_cast<size_t>(in.feature)] : NumericValue(e, in.field);
+            anomaly_x[static_cast<size_t>(i)] = x;
+            const double z = std::fabs(fi::RobustZ(b + in.offset, a.min_history, x));
+            if (!std::isnan(z)) score = std::isnan(score) ? z : std::max(score, z);
+          }
+          o = score;
+          break;
+        }
         case Op::kRatio:
         case Op::kDiff:
           break;
@@ -671,6 +711,11 @@ struct FeatureEngine::Impl {
       std::memcpy(b + ew.offset, &st, sizeof st);
     }
     for (const auto& x : l.lasts) StoreF64(b + x.offset, NumericValue(e, x.of));
+    for (size_t i = 0; i < l.anomaly_inputs.size(); ++i) {
+      const double x = anomaly_x[i];
+      if (std::isfinite(x))
+        fi::RobustAdd(l.anomaly_inputs[i].capacity, b + l.anomaly_inputs[i].offset, x);
+    }
     for (const auto& g : l.geos) {
       const double lat = NumericValue(e, g.lat), lon = NumericValue(e, g.lon);
       if (std::isnan(lat) || std::isnan(lon)) continue;
@@ -752,6 +797,11 @@ uint64_t LayoutFingerprint(const std::vector<std::unique_ptr<EntityTable>>& tabl
     for (const auto& x : l.lasts) d += fmt::format("l{}@{};", x.of, x.offset);
     for (const auto& x : l.geos) d += fmt::format("g{},{}@{};", x.lat, x.lon, x.offset);
     for (const auto& x : l.recents) d += fmt::format("n{},{}@{};", x.of, x.capacity, x.offset);
+    // Anomaly parts are new in this version; a spec without them fingerprints as before, so
+    // its checkpoints stay valid (min_history is a read threshold, not layout: not included).
+    for (const auto& x : l.anomaly_inputs) {
+      d += fmt::format("a{},{},{}@{};", x.field, x.feature, x.capacity, x.offset);
+    }
   }
   return Hash64(d);
 }

@@ -1,6 +1,7 @@
 // Cost of the card-fraud example's feature set (examples/card-fraud.yaml: 3 entities, 21
 // features) per event, on generated card traffic, and its bytes of state per entity; and the
-// time to checkpoint and restore one worker's state of 1M cards.
+// time to checkpoint and restore one worker's state of 1M cards. *WithAnomaly adds one
+// anomaly score over three card inputs to the example (its cost, docs/features.md).
 // Run: build/release/src/vigil/features/feature_engine_benchmark
 #include <benchmark/benchmark.h>
 
@@ -28,8 +29,22 @@ struct Fixture {
   std::vector<vigil::Event> events;
   std::vector<std::vector<vigil::Hash128>> keys;  // by event, by entity (lo=hi=0: none)
 
-  explicit Fixture(uint64_t n) {
-    pipeline = vigil::config::LoadPipelineFile(VIGIL_SOURCE_DIR "/examples/card-fraud.yaml");
+  // `extra`: feature lines inserted after the example's last card feature.
+  explicit Fixture(uint64_t n, const std::string& extra = "") {
+    const std::string path = VIGIL_SOURCE_DIR "/examples/card-fraud.yaml";
+    if (extra.empty()) {
+      pipeline = vigil::config::LoadPipelineFile(path);
+    } else {
+      std::ifstream in(path);
+      std::stringstream text;
+      text << in.rdbuf();
+      std::string yaml = text.str();
+      const std::string anchor = "op: geo_speed, lat: lat, lon: lon}\n";
+      const size_t at = yaml.find(anchor);
+      if (at == std::string::npos) std::abort();
+      yaml.insert(at + anchor.size(), extra);
+      pipeline = vigil::config::LoadPipelineText(yaml, path);
+    }
     spec = vigil::features::ParseSpec(pipeline);
     vigil::source::GeneratorOptions g;
     g.events = n;
@@ -59,11 +74,18 @@ const Fixture& Data() {
   return f;
 }
 
+// The example plus one anomaly score over three card inputs (docs/features.md).
+const Fixture& DataWithAnomaly() {
+  static const Fixture f(500000,
+                         "  - {name: card_anomaly, entity: card, op: anomaly, of: [amount, "
+                         "card_km_from_last, card_secs_since_last]}\n");
+  return f;
+}
+
 // All of one event's feature work on one worker: every entity's update, then the derived
 // features. Runs through the whole generated stream (weeks of traffic), so state grows to
 // the stream's real entity count and cache behaviour is realistic.
-void BM_CardFraudFeatures(benchmark::State& state) {
-  const Fixture& f = Data();
+void CardFraudFeatures(benchmark::State& state, const Fixture& f) {
   const size_t fc = f.spec.features.size();
   std::vector<double> row(fc);
   uint64_t processed = 0;
@@ -97,7 +119,12 @@ void BM_CardFraudFeatures(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(processed) * 1e-9,
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
+void BM_CardFraudFeatures(benchmark::State& state) { CardFraudFeatures(state, Data()); }
 BENCHMARK(BM_CardFraudFeatures)->Unit(benchmark::kMillisecond)->Iterations(3);
+void BM_CardFraudFeaturesWithAnomaly(benchmark::State& state) {
+  CardFraudFeatures(state, DataWithAnomaly());
+}
+BENCHMARK(BM_CardFraudFeaturesWithAnomaly)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 // An engine holding `cards` card entities (and the merchants and devices of the events that
 // made them), for the checkpoint benchmarks: each card gets one generated event.

@@ -14,6 +14,7 @@
 #include "vigil/features/internal/ew_stats.h"
 #include "vigil/features/internal/geo.h"
 #include "vigil/features/internal/recent_set.h"
+#include "vigil/features/internal/robust.h"
 #include "vigil/features/internal/window.h"
 
 namespace vigil::features_internal {
@@ -207,6 +208,25 @@ void BM_EwStatsZScoreUpdate(benchmark::State& state) {
   state.counters["state_bytes"] = sizeof(EwStats);
 }
 BENCHMARK(BM_EwStatsZScoreUpdate);
+
+// One input of an `anomaly` feature: robust z of the amount against the last `capacity`
+// amounts (median and MAD by two selections), then the amount added. Arg: capacity.
+void BM_RobustZAdd(benchmark::State& state) {
+  const int capacity = static_cast<int>(state.range(0));
+  const std::vector<double> amounts = Amounts();
+  std::vector<uint64_t> blob(RobustBytes(capacity) / 8);
+  std::byte* s = reinterpret_cast<std::byte*>(blob.data());
+  RobustInit(s);
+  for (int j = 0; j < capacity; ++j) RobustAdd(capacity, s, amounts[kEvents - 1 - j]);
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(RobustZ(s, 8, amounts[i]));
+    RobustAdd(capacity, s, amounts[i]);
+    i = (i + 1) & (kEvents - 1);
+  }
+  state.counters["state_bytes"] = static_cast<double>(RobustBytes(capacity));
+}
+BENCHMARK(BM_RobustZAdd)->Arg(16)->Arg(32)->Arg(64)->Arg(255);
 
 void BM_HaversineSpeed(benchmark::State& state) {
   std::mt19937_64 rng(5);

@@ -1,5 +1,6 @@
 #include "vigil/features/spec.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -22,6 +23,8 @@ using config_internal::Reader;
 
 constexpr int kDefaultBuckets = 12;
 constexpr int kMaxBuckets = 1024;
+constexpr int kMaxAnomalyCapacity = 255;  // features_internal::kRobustMaxCapacity
+constexpr size_t kMaxAnomalyInputs = 16;
 
 struct OpInfo {
   const char* name;
@@ -44,6 +47,7 @@ constexpr OpInfo kOps[] = {
     {"geo_speed", Op::kGeoSpeed},
     {"ratio", Op::kRatio},
     {"diff", Op::kDiff},
+    {"anomaly", Op::kAnomaly},
 };
 
 std::string OpList() {
@@ -209,11 +213,71 @@ void ReadOperand(Reader& r, const config::Pipeline& p, const Spec& spec, const Y
   }
 }
 
+// The inputs of an anomaly score: a list of names (or one name), each a numeric input field
+// or a feature declared above for the same entity. Only those: a feature of another entity or
+// a ratio / diff is computed after the entity's features (FeatureEngine's second phase).
+void ReadAnomalyInputs(Reader& r, const config::Pipeline& p, const Spec& spec, const YAML::Node& n,
+                       const std::string& where, FeatureSpec& f) {
+  const YAML::Node of = n["of"];
+  const std::string at = where + ".of";
+  if (!of || !(of.IsScalar() || of.IsSequence()) || (of.IsSequence() && of.size() == 0)) {
+    r.Fail(of ? of : n, at, "expected a list of numeric fields or features, e.g. [amount, km]");
+    return;
+  }
+  std::vector<YAML::Node> names;
+  if (of.IsScalar()) {
+    names.push_back(of);
+  } else {
+    for (size_t i = 0; i < of.size(); ++i) names.push_back(of[i]);
+  }
+  if (names.size() > kMaxAnomalyInputs) {
+    r.Fail(of, at, fmt::format("at most {} inputs", kMaxAnomalyInputs));
+    return;
+  }
+  for (const YAML::Node& x : names) {
+    if (!x.IsScalar()) {
+      r.Fail(x, at, "expected a field or feature name");
+      continue;
+    }
+    const std::string name = x.Scalar();
+    FeatureSpec::Input in;
+    in.feature = spec.FeatureIndex(name);
+    if (in.feature >= 0) {
+      const FeatureSpec& g = spec.features[static_cast<size_t>(in.feature)];
+      if (g.entity < 0 || g.entity != f.entity) {
+        r.Fail(x, at,
+               fmt::format("feature '{}' is not a feature of this entity; an anomaly reads input "
+                           "fields and features of its own entity (not ratio / diff)",
+                           name));
+        continue;
+      }
+    } else {
+      in.field = p.FieldIndex(name);
+      if (in.field < 0) {
+        r.Fail(
+            x, at,
+            fmt::format("unknown field or feature '{}' (a feature must be declared above)", name));
+        continue;
+      }
+      if (!IsNumeric(p.input.fields[static_cast<size_t>(in.field)].type)) {
+        r.Fail(x, at, fmt::format("field '{}' must be numeric (int, float, lat, lon)", name));
+        continue;
+      }
+    }
+    for (const auto& seen : f.inputs) {
+      if (seen.field == in.field && seen.feature == in.feature) {
+        r.Fail(x, at, fmt::format("'{}' is listed twice", name));
+      }
+    }
+    f.inputs.push_back(in);
+  }
+}
+
 void ReadFeature(Reader& r, const config::Pipeline& p, const YAML::Node& n,
                  const std::string& where, Spec& spec) {
   r.AllowKeys(n, where,
               {"name", "entity", "op", "of", "window", "step", "where", "half_life", "capacity",
-               "lat", "lon", "a", "b"});
+               "lat", "lon", "a", "b", "min_history"});
   FeatureSpec f;
   if (!r.String(n, "name", where, f.name, true)) return;
   if (spec.FeatureIndex(f.name) >= 0 || p.FieldIndex(f.name) >= 0) {
@@ -256,6 +320,8 @@ void ReadFeature(Reader& r, const config::Pipeline& p, const YAML::Node& n,
                                 f.op == Op::kEwma || f.op == Op::kZscore;
   if (needs_numeric_of) {
     f.of = NumericField(r, p, n, "of", where, true);
+  } else if (f.op == Op::kAnomaly) {
+    ReadAnomalyInputs(r, p, spec, n, where, f);
   } else if (f.op == Op::kDistinct || f.op == Op::kIsNew) {
     std::string of;
     if (r.String(n, "of", where, of, true)) {
@@ -315,6 +381,24 @@ void ReadFeature(Reader& r, const config::Pipeline& p, const YAML::Node& n,
     } else {
       f.half_life_us = *h;
     }
+  }
+  if (f.op == Op::kAnomaly) {
+    int64_t cap = f.capacity;
+    if (r.Int(n, "capacity", where, cap, false) && (cap < 3 || cap > kMaxAnomalyCapacity)) {
+      r.Fail(n["capacity"], where + ".capacity",
+             fmt::format("expected 3..{}", kMaxAnomalyCapacity));
+      cap = f.capacity;
+    }
+    int64_t min = std::min<int64_t>(f.min_history, cap);
+    if (r.Int(n, "min_history", where, min, false) && (min < 3 || min > cap)) {
+      r.Fail(n["min_history"], where + ".min_history",
+             fmt::format("expected 3..capacity ({})", cap));
+    }
+    f.capacity = static_cast<int>(cap);
+    f.min_history = static_cast<int>(min);
+  } else if (n["min_history"]) {
+    r.Fail(n["min_history"], where + ".min_history",
+           fmt::format("op '{}' takes no min_history", op));
   }
   if (f.op == Op::kIsNew) {
     int64_t cap = f.capacity;

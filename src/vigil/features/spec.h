@@ -28,6 +28,7 @@ enum class Op : uint8_t {
   kGeoSpeed,       // km/h implied from the previous event
   kRatio,          // a / b: two fields or features of this pipeline (NaN if b is 0)
   kDiff,           // a - b
+  kAnomaly,        // largest |robust z| of `inputs` against the entity's last `capacity` values
 };
 
 // A filter on which events a window or history feature counts: `field op value`.
@@ -49,10 +50,16 @@ struct FeatureSpec {
   int64_t window_us = 0;     // window ops
   int64_t step_us = 0;       // window ops: bucket width; the window moves in these steps
   int64_t half_life_us = 0;  // ewma / zscore
-  int capacity = 32;         // is_new: distinct values remembered per entity
+  int capacity = 32;         // is_new: distinct values remembered; anomaly: values per input
+  int min_history = 8;       // anomaly: values an input needs before it scores
   std::optional<Where> where;
   // kRatio / kDiff operands: either an input field or an earlier feature.
   int a_field = -1, a_feature = -1, b_field = -1, b_feature = -1;
+  // kAnomaly inputs: each an input field or an earlier feature of the same entity.
+  struct Input {
+    int field = -1, feature = -1;
+  };
+  std::vector<Input> inputs;
 };
 
 struct EntitySpec {

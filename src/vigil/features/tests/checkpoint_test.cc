@@ -44,6 +44,7 @@ features:
   - {name: last_amount, entity: card, op: last, of: amount}
   - {name: since, entity: card, op: time_since_last}
   - {name: kmh, entity: card, op: geo_speed, lat: lat, lon: lon}
+  - {name: odd, entity: card, op: anomaly, of: [amount, kmh], capacity: 16, min_history: 4}
   - {name: cards_1d, entity: merchant, op: distinct, of: card, window: 1d, step: 2h}
   - {name: vs_avg, op: ratio, a: amount, b: ewma}
 )";

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <initializer_list>
 #include <list>
 #include <map>
@@ -20,6 +21,7 @@
 #include "vigil/features/internal/ew_stats.h"
 #include "vigil/features/internal/geo.h"
 #include "vigil/features/internal/recent_set.h"
+#include "vigil/features/internal/robust.h"
 #include "vigil/features/internal/window.h"
 
 namespace vigil::features_internal {
@@ -912,6 +914,114 @@ TEST(Geo, Speed) {
   EXPECT_EQ(SpeedKmh(0.0, kHour), 0.0);
   EXPECT_TRUE(std::isnan(SpeedKmh(1.0, 0)));
   EXPECT_TRUE(std::isnan(SpeedKmh(1.0, -5)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Robust z-score over the last values
+
+constexpr double kMadToSigma = 1.482602218505602;
+constexpr double kMeanAdToSigma = 1.2533141373155001;
+
+Blob RobustOf(int capacity, std::initializer_list<double> values) {
+  Blob b(RobustBytes(capacity));
+  RobustInit(b.data());
+  for (double v : values) RobustAdd(capacity, b.data(), v);
+  return b;
+}
+
+TEST(Robust, BytesPerCapacity) {
+  EXPECT_EQ(RobustBytes(1), 8u + 8u + 8u);  // header, one value, its slot padded to 8
+  EXPECT_EQ(RobustBytes(32), 8u + 32u * 8u + 32u);
+  EXPECT_EQ(RobustBytes(kRobustMaxCapacity) % 8, 0u);
+}
+
+TEST(Robust, MedianAndMadOfOddCount) {
+  // median 3; |x - 3| = 2 1 0 1 97, median 1: the outlier 100 moves neither.
+  Blob b = RobustOf(8, {1, 100, 3, 2, 4});
+  double med, scale;
+  ASSERT_TRUE(RobustCenterScale(b.data(), 3, med, scale));
+  EXPECT_EQ(med, 3);
+  EXPECT_EQ(scale, kMadToSigma);
+  EXPECT_DOUBLE_EQ(RobustZ(b.data(), 3, 10), 7 / kMadToSigma);
+  EXPECT_DOUBLE_EQ(RobustZ(b.data(), 3, 0), -3 / kMadToSigma);
+}
+
+TEST(Robust, EvenCountTakesTheMeanOfTheMiddleTwo) {
+  Blob b = RobustOf(8, {4, 1, 3, 2});  // median 2.5; deviations 1.5 .5 .5 1.5, median 1
+  double med, scale;
+  ASSERT_TRUE(RobustCenterScale(b.data(), 3, med, scale));
+  EXPECT_EQ(med, 2.5);
+  EXPECT_EQ(scale, kMadToSigma);
+}
+
+TEST(Robust, ZeroMadFallsBackToMeanAbsoluteDeviation) {
+  // A card that mostly pays 5: MAD is 0, the mean absolute deviation 4/5.
+  Blob b = RobustOf(8, {5, 5, 9, 5, 5});
+  EXPECT_DOUBLE_EQ(RobustZ(b.data(), 3, 45), 40 / (kMeanAdToSigma * 0.8));
+  EXPECT_EQ(RobustZ(b.data(), 3, 5), 0);
+}
+
+TEST(Robust, UndefinedWithoutHistoryOrSpread) {
+  Blob empty = RobustOf(8, {});
+  EXPECT_TRUE(std::isnan(RobustZ(empty.data(), 3, 1)));
+  Blob short_history = RobustOf(8, {1, 2});
+  EXPECT_TRUE(std::isnan(RobustZ(short_history.data(), 3, 1)));
+  EXPECT_FALSE(std::isnan(RobustZ(short_history.data(), 2, 1)));
+  Blob flat = RobustOf(8, {7, 7, 7, 7});
+  EXPECT_TRUE(std::isnan(RobustZ(flat.data(), 3, 8)));
+  Blob b = RobustOf(8, {1, 2, 3});
+  EXPECT_TRUE(std::isnan(RobustZ(b.data(), 3, std::numeric_limits<double>::infinity())));
+  EXPECT_TRUE(std::isnan(RobustZ(b.data(), 3, std::nan(""))));
+}
+
+TEST(Robust, KeepsOnlyTheLastCapacityValues) {
+  Blob b = RobustOf(3, {1000, -1000, 1, 2, 3});  // holds 1 2 3
+  EXPECT_EQ(RobustHeld(b.data()), 3);
+  double med, scale;
+  ASSERT_TRUE(RobustCenterScale(b.data(), 3, med, scale));
+  EXPECT_EQ(med, 2);
+  EXPECT_EQ(scale, kMadToSigma);
+}
+
+TEST(Robust, DifferentialAgainstSortedCopies) {
+  std::mt19937_64 rng(7);
+  for (int capacity : {3, 8, 31, 255}) {
+    Blob b(RobustBytes(capacity));
+    RobustInit(b.data());
+    std::deque<double> held;
+    for (int i = 0; i < 2000; ++i) {
+      // Few distinct values now and then, so ties and zero MADs happen.
+      const double x = i % 300 < 40 ? static_cast<double>(rng() % 3)
+                                    : std::ldexp(static_cast<double>(rng() % 100000), -7);
+      std::vector<double> v(held.begin(), held.end());
+      std::sort(v.begin(), v.end());
+      double want_med = std::nan(""), want_scale = std::nan("");
+      if (v.size() >= 3) {
+        const size_t n = v.size();
+        want_med = n % 2 ? v[n / 2] : v[n / 2 - 1] + (v[n / 2] - v[n / 2 - 1]) / 2;
+        std::vector<double> dev;
+        double sum = 0;
+        for (double y : v) {
+          dev.push_back(std::fabs(y - want_med));
+          sum += dev.back();
+        }
+        std::sort(dev.begin(), dev.end());
+        const double mad = n % 2 ? dev[n / 2] : dev[n / 2 - 1] + (dev[n / 2] - dev[n / 2 - 1]) / 2;
+        want_scale = mad > 0 ? kMadToSigma * mad : kMeanAdToSigma * (sum / static_cast<double>(n));
+        if (!(want_scale > 0)) want_med = want_scale = std::nan("");
+      }
+      double med, scale;
+      const bool ok = RobustCenterScale(b.data(), 3, med, scale);
+      ASSERT_EQ(ok, !std::isnan(want_scale)) << "capacity " << capacity << " event " << i;
+      if (ok) {
+        ASSERT_EQ(med, want_med) << "capacity " << capacity << " event " << i;
+        ASSERT_DOUBLE_EQ(scale, want_scale) << "capacity " << capacity << " event " << i;
+      }
+      RobustAdd(capacity, b.data(), x);
+      held.push_back(x);
+      if (held.size() > static_cast<size_t>(capacity)) held.pop_front();
+    }
+  }
 }
 
 }  // namespace

@@ -90,6 +90,53 @@ features:
           HasSubstr("p.yaml:21:12: features[6].name: 'amount' is already the name")));
 }
 
+TEST(FeatureSpec, AnomalyReadsFieldsAndFeaturesOfItsEntity) {
+  const Spec s = Parse(R"(entities: {card: card, merchant: merchant}
+features:
+  - {name: km, entity: card, op: geo_distance, lat: lat, lon: lon}
+  - {name: a1, entity: card, op: anomaly, of: [amount, km]}
+  - {name: a2, entity: card, op: anomaly, of: amount, capacity: 64, min_history: 20}
+  - {name: a3, entity: card, op: anomaly, of: [amount], capacity: 5}
+)");
+  ASSERT_EQ(s.features.size(), 4u);
+  const FeatureSpec& a1 = s.features[1];
+  EXPECT_EQ(a1.op, Op::kAnomaly);
+  ASSERT_EQ(a1.inputs.size(), 2u);
+  EXPECT_EQ(a1.inputs[0].field, 4);
+  EXPECT_EQ(a1.inputs[0].feature, -1);
+  EXPECT_EQ(a1.inputs[1].field, -1);
+  EXPECT_EQ(a1.inputs[1].feature, 0);
+  EXPECT_EQ(a1.capacity, 32);
+  EXPECT_EQ(a1.min_history, 8);
+  EXPECT_EQ(s.features[2].capacity, 64);
+  EXPECT_EQ(s.features[2].min_history, 20);
+  EXPECT_EQ(s.features[3].min_history, 5);  // the default, capped at the capacity
+}
+
+TEST(FeatureSpec, AnomalyErrors) {
+  EXPECT_THAT(
+      Errors(R"(entities: {card: card, merchant: merchant}
+features:
+  - {name: m1h, entity: merchant, op: count, window: 1h}
+  - {name: a, entity: card, op: anomaly, of: [amount, m1h]}
+  - {name: b, entity: card, op: anomaly, of: [channel]}
+  - {name: c, entity: card, op: anomaly, of: [amount, later]}
+  - {name: d, entity: card, op: anomaly, of: [amount], capacity: 300}
+  - {name: e, entity: card, op: anomaly, of: [amount], min_history: 2}
+  - {name: f, entity: card, op: anomaly}
+  - {name: g, entity: card, op: anomaly, of: [amount, amount]}
+  - {name: h, entity: card, op: last, of: amount, min_history: 3}
+)"),
+      ElementsAre(HasSubstr("features[1].of: feature 'm1h' is not a feature of this entity"),
+                  HasSubstr("features[2].of: field 'channel' must be numeric"),
+                  HasSubstr("features[3].of: unknown field or feature 'later'"),
+                  HasSubstr("features[4].capacity: expected 3..255"),
+                  HasSubstr("features[5].min_history: expected 3..capacity (32)"),
+                  HasSubstr("features[6].of: expected a list of numeric fields"),
+                  HasSubstr("features[7].of: 'amount' is listed twice"),
+                  HasSubstr("features[8].min_history: op 'last' takes no min_history")));
+}
+
 TEST(FeatureSpec, FeaturesNeedEntities) {
   EXPECT_THAT(Errors("features:\n  - {name: a, op: ratio, a: amount, b: amount}\n"),
               ElementsAre(HasSubstr("features need at least one entry under entities")));
