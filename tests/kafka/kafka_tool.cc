@@ -437,6 +437,7 @@ struct ConsumeArgs {
   std::string group;
   std::string latency_field;
   bool latency_at_receipt = false;
+  int64_t latency_skip = 0;
 };
 
 // Latency of each consumed message: its Kafka timestamp (CreateTime as its producer set it,
@@ -444,10 +445,14 @@ struct ConsumeArgs {
 // in milliseconds since the Unix epoch. Summarised as percentiles at the end.
 class Latencies {
  public:
-  Latencies(std::string field, bool at_receipt)
-      : field_(std::move(field)), at_receipt_(at_receipt) {}
+  Latencies(std::string field, bool at_receipt, int64_t skip)
+      : field_(std::move(field)), at_receipt_(at_receipt), skip_(skip) {}
 
   void Add(const rd_kafka_message_t* msg) {
+    if (skip_ > 0) {  // warm-up: not measured
+      --skip_;
+      return;
+    }
     rd_kafka_timestamp_type_t type;
     const int64_t timestamp_ms = at_receipt_
                                      ? std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -491,6 +496,7 @@ class Latencies {
  private:
   std::string field_;
   bool at_receipt_;
+  int64_t skip_;
   std::string buffer_;
   simdjson::ondemand::parser parser_;
   std::vector<double> values_;
@@ -540,6 +546,9 @@ int Consume(const ConsumeArgs& args) {
   Set(conf.get(), "enable.partition.eof", "false");
   // librdkafka defaults to read_committed; say which one explicitly.
   Set(conf.get(), "isolation.level", args.read_committed ? "read_committed" : "read_uncommitted");
+  // A measuring consumer must not add latency of its own: librdkafka's default lets the broker
+  // hold a fetch for up to 500 ms while nothing new is committed.
+  Set(conf.get(), "fetch.wait.max.ms", "10");
   Handle rk = NewHandle(RD_KAFKA_CONSUMER, std::move(conf));
   rd_kafka_poll_set_consumer(rk.get());
 
@@ -565,7 +574,8 @@ int Consume(const ConsumeArgs& args) {
   }
 
   std::optional<Latencies> latencies;
-  if (!args.latency_field.empty()) latencies.emplace(args.latency_field, args.latency_at_receipt);
+  if (!args.latency_field.empty())
+    latencies.emplace(args.latency_field, args.latency_at_receipt, args.latency_skip);
   int64_t read = 0;
   std::string last_error;
   auto poll_until = [&](Clock::time_point until, int64_t limit) {
@@ -705,6 +715,8 @@ int main(int argc, char** argv) {
   consume_cmd->add_flag("--latency-at-receipt", consume.latency_at_receipt,
                         "With --latency-field: measure from the field to the moment the message "
                         "is received (with --read-committed: to its transaction's commit)");
+  consume_cmd->add_option("--latency-skip", consume.latency_skip,
+                          "With --latency-field: leave the first N messages out (warm-up)");
 
   try {
     app.parse(argc, argv);
