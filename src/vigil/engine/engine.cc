@@ -8,6 +8,7 @@
 #include <latch>
 #include <limits>
 #include <map>
+#include <stdexcept>
 #include <thread>
 
 #include <fmt/format.h>
@@ -506,7 +507,9 @@ struct Engine::Impl {
     st.dedup.Insert(id, scratch.time_us);
     clock.Advance(scratch.time_us, pipeline.allowed_lateness_us);
     scratch.replay = true;
-    if (b.n == batch_size) return;  // cannot happen: a batch holds as many as the source gives
+    if (b.n == batch_size) {  // a batch holds as many records as one Next gives, so never
+      throw std::logic_error("a replayed record does not fit its batch");
+    }
     Accept(b, scratch, r.salt);
   }
 
