@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -163,10 +164,11 @@ struct CreateTopicArgs {
   double timeout = 30;
 };
 
-// Waits until the topic's metadata shows every partition with a leader, so that a producer
-// started right after this returns does not meet an unknown topic.
-void AwaitTopic(rd_kafka_t* rk, const std::string& name, int partitions,
-                Clock::time_point deadline) {
+// Polls the topic's metadata until `ready` accepts it or the deadline passes. `ready` may
+// set `why` to what it still waits for, or throw when waiting cannot help.
+void PollTopic(
+    rd_kafka_t* rk, const std::string& name, Clock::time_point deadline,
+    const std::function<bool(const rd_kafka_metadata_topic_t&, std::string& why)>& ready) {
   Topic rkt{rd_kafka_topic_new(rk, name.c_str(), nullptr)};
   std::string last = "no answer";
   do {
@@ -180,21 +182,28 @@ void AwaitTopic(rd_kafka_t* rk, const std::string& name, int partitions,
     Metadata owned{md};
     if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       last = md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "topic not listed";
-      continue;
+    } else if (ready(md->topics[0], last)) {
+      return;
     }
-    const rd_kafka_metadata_topic_t& t = md->topics[0];
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (Clock::now() < deadline);
+  throw ToolError(fmt::format("topic {} not ready: {}", name, last));
+}
+
+// Waits until the topic's metadata shows every partition with a leader, so that a producer
+// started right after this returns does not meet an unknown topic.
+void AwaitTopic(rd_kafka_t* rk, const std::string& name, int partitions,
+                Clock::time_point deadline) {
+  PollTopic(rk, name, deadline, [&](const rd_kafka_metadata_topic_t& t, std::string& why) {
     if (t.partition_cnt != partitions) {
       throw ToolError(fmt::format("topic {} exists with {} partitions, not {}", name,
                                   t.partition_cnt, partitions));
     }
-    const bool led = std::all_of(t.partitions, t.partitions + t.partition_cnt, [](const auto& p) {
+    why = "partitions without a leader";
+    return std::all_of(t.partitions, t.partitions + t.partition_cnt, [](const auto& p) {
       return p.err == RD_KAFKA_RESP_ERR_NO_ERROR && p.leader >= 0;
     });
-    if (led) return;
-    last = "partitions without a leader";
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  } while (Clock::now() < deadline);
-  throw ToolError(fmt::format("topic {} not ready: {}", name, last));
+  });
 }
 
 int CreateTopic(const CreateTopicArgs& args) {
@@ -505,30 +514,18 @@ class Latencies {
 
 // Every partition of `topic`, each from its first offset.
 PartitionList AllPartitions(rd_kafka_t* rk, const std::string& topic, Clock::time_point deadline) {
-  Topic rkt{rd_kafka_topic_new(rk, topic.c_str(), nullptr)};
-  std::string last = "no answer";
-  do {
-    const rd_kafka_metadata_t* md = nullptr;
-    const rd_kafka_resp_err_t err =
-        rd_kafka_metadata(rk, 0, rkt.get(), &md, std::max(RemainingMs(deadline, 1000), 100));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      last = rd_kafka_err2str(err);
-      continue;
+  PartitionList list;
+  PollTopic(rk, topic, deadline, [&](const rd_kafka_metadata_topic_t& t, std::string& why) {
+    why = "no partitions";
+    if (t.partition_cnt == 0) return false;
+    list.reset(rd_kafka_topic_partition_list_new(t.partition_cnt));
+    for (int i = 0; i < t.partition_cnt; ++i) {
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), t.partitions[i].id)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
     }
-    Metadata owned{md};
-    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        md->topics[0].partition_cnt > 0) {
-      PartitionList list{rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt)};
-      for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
-        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), md->topics[0].partitions[i].id)
-            ->offset = RD_KAFKA_OFFSET_BEGINNING;
-      }
-      return list;
-    }
-    last = md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "topic not listed";
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  } while (Clock::now() < deadline);
-  throw ToolError(fmt::format("topic {}: {}", topic, last));
+    return true;
+  });
+  return list;
 }
 
 int Consume(const ConsumeArgs& args) {
