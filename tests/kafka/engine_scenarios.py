@@ -166,6 +166,19 @@ def summary_of(log):
     return log[log.rfind("vigil: read"):] if "vigil: read" in log else log[-2000:]
 
 
+def setup(c, name, n, seed, **pipeline_args):
+    """N generated events in a file, an input topic, the output topics and a pipeline over them."""
+    path = generate(c, n, seed=seed)
+    src = c.topic("payments")
+    dec, dead = c.topic("decisions"), c.topic("dead", 1)
+    return path, src, dec, c.pipeline(name, [src], dec, dead, **pipeline_args)
+
+
+def summary_count(log, label):
+    """The number before `label` in the run's printed summary (0 when absent)."""
+    return int(log.split(label)[0].split()[-1]) if label in log else 0
+
+
 # --- scenarios ------------------------------------------------------------------------------
 
 def exactly_once(c):
@@ -204,10 +217,7 @@ def exactly_once(c):
 def kill_resume(c):
     """kill -9 mid-stream, restart: still exactly N decisions, the same as an uninterrupted run's."""
     n = 24000
-    path = generate(c, n, seed=12)
-    src = c.topic("payments")
-    dec, dead = c.topic("decisions"), c.topic("dead", 1)
-    pipeline = c.pipeline("kr", [src], dec, dead)
+    path, src, dec, pipeline = setup(c, "kr", n, seed=12)
     producer = c.produce(src, path, rate=4000, wait=False)  # ~6 s of traffic
     p = c.start(pipeline, idle="5s")
     time.sleep(3)
@@ -217,7 +227,7 @@ def kill_resume(c):
     p2 = c.start(pipeline, idle="5s")
     producer.communicate(timeout=120)
     log = c.finish(p2)
-    replayed = int(log.split("records replayed")[0].split()[-1]) if "records replayed" in log else 0
+    replayed = summary_count(log, " records replayed")
     check(replayed > 0, f"the restart replayed nothing: the kill came too late?\n{summary_of(log)}")
     got = c.consume(dec, n)
     same_decisions(got, reference(c, src, n), "after kill -9 and restart")
@@ -228,10 +238,7 @@ def kill_resume(c):
 def failover(c):
     """Two processes in one group; one is killed: its partitions move, state is rebuilt."""
     n = 24000
-    path = generate(c, n, seed=13)
-    src = c.topic("payments")
-    dec, dead = c.topic("decisions"), c.topic("dead", 1)
-    pipeline = c.pipeline("fo", [src], dec, dead, txn_timeout_ms=10000)
+    path, src, dec, pipeline = setup(c, "fo", n, seed=13, txn_timeout_ms=10000)
     producer = c.produce(src, path, rate=3000, wait=False)  # ~8 s of traffic
     a = c.start(pipeline, "--instance", "a", idle="25s")
     b = c.start(pipeline, "--instance", "b", idle="25s")
@@ -241,8 +248,7 @@ def failover(c):
     b.wait()
     producer.communicate(timeout=120)
     log = c.finish(a, timeout=240)
-    check("rebalances" in log, summary_of(log))
-    rebalances = int(log.split(" rebalances")[0].split()[-1])
+    rebalances = summary_count(log, " rebalances")
     check(rebalances >= 2, f"the survivor saw {rebalances} rebalance(s), expected the failover:\n{summary_of(log)}")
     got = c.consume(dec, n)
     same_decisions(got, reference(c, src, n), "after failover")
@@ -253,10 +259,7 @@ def failover(c):
 def broker_restart(c):
     """The broker stops mid-stream and comes back: the engine waits and loses nothing."""
     n = 20000
-    path = generate(c, n, seed=14)
-    src = c.topic("payments")
-    dec, dead = c.topic("decisions"), c.topic("dead", 1)
-    pipeline = c.pipeline("br", [src], dec, dead)
+    path, src, dec, pipeline = setup(c, "br", n, seed=14)
     c.produce(src, path)
     p = c.start(pipeline, idle="20s")
     try:
