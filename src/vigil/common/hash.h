@@ -26,4 +26,14 @@ inline Hash128 HashId(std::string_view s) {
   return {h.low64, h.high64};
 }
 
+// Partitioned sources key a partition's entities by their hash with the partition's tag in
+// the top 16 bits (1 + the source's slot for the partition; 0: untagged), so a partition's
+// state can be found, snapshotted and dropped on its own. 112 bits of the hash remain.
+inline constexpr uint64_t kTagShift = 48;
+inline Hash128 WithTag(Hash128 h, uint16_t tag) {
+  h.hi = (h.hi & ((uint64_t{1} << kTagShift) - 1)) | (uint64_t{tag} << kTagShift);
+  return h;
+}
+inline uint16_t TagOf(const Hash128& h) { return static_cast<uint16_t>(h.hi >> kTagShift); }
+
 }  // namespace vigil

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -52,6 +53,18 @@ SnapshotWriter::SnapshotWriter(const std::string& path, std::string_view kind, u
     XXH3_freeState(hash_);
     Throw(path, "cannot create");
   }
+  Start(kind, version);
+}
+
+SnapshotWriter::SnapshotWriter(std::string* sink, std::string_view kind, uint32_t version)
+    : path_("snapshot"), sink_(sink), hash_(XXH3_createState()) {
+  if (!hash_) throw std::bad_alloc();
+  XXH3_64bits_reset(hash_);
+  sink_->clear();
+  Start(kind, version);
+}
+
+void SnapshotWriter::Start(std::string_view kind, uint32_t version) {
   const auto magic = Magic(kind);
   Bytes(magic.data(), magic.size());
   Put<uint32_t>(version);
@@ -66,6 +79,10 @@ SnapshotWriter::~SnapshotWriter() {
 void SnapshotWriter::Bytes(const void* p, size_t n) {
   XXH3_64bits_update(hash_, p, n);
   written_ += n;
+  if (sink_) {
+    sink_->append(static_cast<const char*>(p), n);
+    return;
+  }
   const auto* c = static_cast<const std::byte*>(p);
   if (n >= buf_.size()) {
     Drain();
@@ -84,6 +101,10 @@ void SnapshotWriter::Drain() {
 
 void SnapshotWriter::Finish() {
   const uint64_t sum = XXH3_64bits_digest(hash_);
+  if (sink_) {
+    sink_->append(reinterpret_cast<const char*>(&sum), sizeof sum);
+    return;
+  }
   Drain();
   WriteAll(fd_, path_, &sum, sizeof sum);
   if (::fsync(fd_) != 0) Throw(path_, "cannot fsync");
@@ -109,14 +130,23 @@ SnapshotReader::SnapshotReader(const std::string& path, std::string_view kind, u
     }
     ::madvise(p, size_, MADV_SEQUENTIAL);
     data_ = static_cast<const std::byte*>(p);
+    mapped_ = true;
   }
   ::close(fd);
   try {
     Check(kind, version);
   } catch (...) {
-    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+    if (mapped_) ::munmap(const_cast<std::byte*>(data_), size_);
     throw;
   }
+}
+
+SnapshotReader::SnapshotReader(std::string_view bytes, std::string name, std::string_view kind,
+                               uint32_t version)
+    : path_(std::move(name)),
+      data_(reinterpret_cast<const std::byte*>(bytes.data())),
+      size_(bytes.size()) {
+  Check(kind, version);
 }
 
 void SnapshotReader::Check(std::string_view kind, uint32_t version) {
@@ -138,7 +168,7 @@ void SnapshotReader::Check(std::string_view kind, uint32_t version) {
 }
 
 SnapshotReader::~SnapshotReader() {
-  if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+  if (mapped_) ::munmap(const_cast<std::byte*>(data_), size_);
 }
 
 std::span<const std::byte> SnapshotReader::Take(size_t n) {

@@ -23,6 +23,9 @@ namespace vigil {
 class SnapshotWriter {
  public:
   SnapshotWriter(const std::string& path, std::string_view kind, uint32_t version);
+  // Writes into `*sink` instead of a file (snapshots sent to a Kafka topic); Finish appends
+  // the checksum. `sink` must outlive the writer.
+  SnapshotWriter(std::string* sink, std::string_view kind, uint32_t version);
   ~SnapshotWriter();
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
@@ -43,8 +46,10 @@ class SnapshotWriter {
 
  private:
   void Drain();
+  void Start(std::string_view kind, uint32_t version);
   std::string path_;
   int fd_ = -1;
+  std::string* sink_ = nullptr;
   std::vector<std::byte> buf_;
   size_t used_ = 0;
   uint64_t written_ = 0;
@@ -58,6 +63,8 @@ class SnapshotWriter {
 class SnapshotReader {
  public:
   SnapshotReader(const std::string& path, std::string_view kind, uint32_t version);
+  // Reads bytes held in memory (kept alive by the caller), named `name` in errors.
+  SnapshotReader(std::string_view bytes, std::string name, std::string_view kind, uint32_t version);
   ~SnapshotReader();
   SnapshotReader(const SnapshotReader&) = delete;
   SnapshotReader& operator=(const SnapshotReader&) = delete;
@@ -90,6 +97,7 @@ class SnapshotReader {
   // its slab, instead of reading the whole file into a buffer first.
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
+  bool mapped_ = false;
   size_t pos_ = 0;
   size_t end_ = 0;  // where the checksum starts
 };

@@ -388,11 +388,18 @@ class EntityTable {
   }
 
   // Each entity: key, state blob, then each distinct part's register block (u64 size, bytes).
-  void Save(SnapshotWriter& out) const {
-    out.Put<uint64_t>(index_.size());
+  void Save(SnapshotWriter& out, const FeatureEngine::KeyMap& map) const {
+    uint64_t n = index_.size();
+    if (map) {
+      n = 0;
+      for (const auto& [key, slot] : index_) n += map(key).has_value();
+    }
+    out.Put<uint64_t>(n);
     for (const auto& [key, slot] : index_) {
+      const std::optional<Hash128> as = map ? map(key) : key;
+      if (!as) continue;
       const std::byte* blob = Blob(slot);
-      out.Put(key);
+      out.Put(*as);
       out.Bytes(blob, layout_.bytes);
       for (const auto& d : layout_.distincts) {
         const size_t n = fi::DistinctHeapBytes(d.layout, blob + d.offset);
@@ -402,7 +409,7 @@ class EntityTable {
     }
   }
 
-  void Load(SnapshotReader& in, const std::function<bool(const Hash128&)>& keep) {
+  void Load(SnapshotReader& in, const FeatureEngine::KeyMap& map) {
     const auto n = in.Get<uint64_t>();
     if (n > (in.Remaining() / layout_.bytes)) in.Fail("truncated feature state");
     // The index is small per entity: room for all at once saves its rehashes. The slab is
@@ -410,13 +417,13 @@ class EntityTable {
     index_.reserve(index_.size() + n);
     std::vector<std::span<const std::byte>> heaps(layout_.distincts.size());
     for (uint64_t i = 0; i < n; ++i) {
-      const auto key = in.Get<Hash128>();
+      const std::optional<Hash128> key = map(in.Get<Hash128>());
       const auto saved = in.Take(layout_.bytes);
       for (auto& h : heaps) h = in.Take(in.Get<uint64_t>());
-      if (!keep(key)) continue;
-      auto [it, inserted] = index_.try_emplace(key, 0);
+      if (!key) continue;
+      auto [it, inserted] = index_.try_emplace(*key, 0);
       if (!inserted) in.Fail("an entity appears twice in the checkpoint");
-      it->second = NewSlot(key);
+      it->second = NewSlot(*key);
       std::byte* blob = Blob(it->second);
       std::memcpy(blob, saved.data(), layout_.bytes);
       bool fits = true;
@@ -426,6 +433,18 @@ class EntityTable {
         heap_ += fi::DistinctHeapBytes(part.layout, blob + part.offset);
       }
       if (!fits) in.Fail("a distinct-count sketch does not fit the features spec");
+    }
+  }
+
+  void Drop(const std::function<bool(const Hash128&)>& drop) {
+    for (auto it = index_.begin(); it != index_.end();) {
+      if (!drop(it->first)) {
+        ++it;
+        continue;
+      }
+      Destroy(Blob(it->second));
+      free_.push_back(it->second);
+      index_.erase(it++);
     }
   }
 
@@ -808,14 +827,18 @@ uint64_t LayoutFingerprint(const std::vector<std::unique_ptr<EntityTable>>& tabl
 
 }  // namespace
 
-void FeatureEngine::Save(SnapshotWriter& out) const {
+void FeatureEngine::Save(SnapshotWriter& out, const KeyMap& map) const {
   out.Put<uint32_t>(kStateVersion);
   out.Put<uint64_t>(LayoutFingerprint(impl_->tables));
   out.Put<uint64_t>(impl_->tables.size());
-  for (const auto& t : impl_->tables) t->Save(out);
+  for (const auto& t : impl_->tables) t->Save(out, map);
 }
 
-void FeatureEngine::Load(SnapshotReader& in, const std::function<bool(const Hash128&)>& keep) {
+void FeatureEngine::Drop(const std::function<bool(const Hash128&)>& drop) {
+  for (auto& t : impl_->tables) t->Drop(drop);
+}
+
+void FeatureEngine::Load(SnapshotReader& in, const KeyMap& map) {
   if (in.Get<uint32_t>() != kStateVersion) in.Fail("feature state of another format version");
   if (in.Get<uint64_t>() != LayoutFingerprint(impl_->tables) ||
       in.Get<uint64_t>() != impl_->tables.size()) {
@@ -823,7 +846,7 @@ void FeatureEngine::Load(SnapshotReader& in, const std::function<bool(const Hash
         "the feature state was saved under different entities or features; the pipeline "
         "changed since the checkpoint");
   }
-  for (auto& t : impl_->tables) t->Load(in, keep);
+  for (auto& t : impl_->tables) t->Load(in, map);
 }
 
 uint64_t FeatureEngine::EntityCount() const {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -38,13 +39,21 @@ class FeatureEngine {
   // slots per call (a clock hand), so the cost per call is bounded.
   void EvictIdle(int64_t now_us, size_t budget);
 
-  // Checkpoints. Save writes every entity (key and state) and the layout they were saved
-  // with; Load adds the saved entities for which keep(key) is true, so a restore may spread
-  // saved shards over a different number of workers. Load refuses (std::runtime_error) state
-  // saved under a different features spec. Called on the owning worker's thread, off the
-  // per-event path.
-  void Save(SnapshotWriter& out) const;
-  void Load(SnapshotReader& in, const std::function<bool(const Hash128&)>& keep);
+  // Maps an entity's key on its way into or out of a snapshot: the key to use, or nullopt to
+  // leave the entity out.
+  using KeyMap = std::function<std::optional<Hash128>(const Hash128&)>;
+
+  // Checkpoints. Save writes the entities (key and state) and the layout they were saved
+  // with: every entity, or (with `map`) those it maps, under the key it gives. Load adds the
+  // saved entities `map` keeps, under the key it gives, so a restore may spread saved shards
+  // over a different number of workers or move a partition's entities to another tag. Load
+  // refuses (std::runtime_error) state saved under a different features spec. Called on the
+  // owning worker's thread, off the per-event path.
+  void Save(SnapshotWriter& out, const KeyMap& map = {}) const;
+  void Load(SnapshotReader& in, const KeyMap& map);
+  // Forgets every entity for which drop(key) is true (a partition's state, when the
+  // partition is revoked or rebuilt).
+  void Drop(const std::function<bool(const Hash128&)>& drop);
 
   uint64_t EntityCount() const;
   // Bytes of state: slabs, hash indices and sketch overflows.

@@ -177,7 +177,7 @@ void BM_CheckpointRestore(benchmark::State& state) {
   for (auto _ : state) {
     auto engine = std::make_unique<vigil::features::FeatureEngine>(f.pipeline, f.spec);
     vigil::SnapshotReader in(CheckpointPath(), "shard", 1);
-    engine->Load(in, [](const vigil::Hash128&) { return true; });
+    engine->Load(in, [](const vigil::Hash128& k) { return std::optional(k); });
     entities = engine->EntityCount();
     state.PauseTiming();  // freeing 1M entities is not part of a restore
     engine.reset();
