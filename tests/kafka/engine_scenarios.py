@@ -72,13 +72,16 @@ class Cluster:
         with open(out) as f:
             return [json.loads(line) for line in f if line.strip()]
 
-    def pipeline(self, name, topics, decisions, dead, alerts=None, session_ms=6000, txn_timeout_ms=None):
-        """The card-fraud example with a kafka: section for this scenario."""
+    def pipeline(self, name, topics, decisions, dead, alerts=None, session_ms=6000, txn_timeout_ms=None,
+                 snapshots="1s"):
+        """The card-fraud example with a kafka: section for this scenario (partition state
+        snapshots every `snapshots`, or off: restores replay each partition from its start)."""
         with open(PIPELINE) as f:
             text = f.read().split("\nkafka:")[0]  # the example's own kafka: section is replaced
         outputs = f"{{decisions: {decisions}, dead_letters: {dead}" + (f", alerts: {alerts}}}" if alerts else "}")
         text += (f"\nkafka:\n  group: {name}-{self.suffix}\n  topics: [{', '.join(topics)}]\n"
                  f"  outputs: {outputs}\n  commit_interval: 100ms\n"
+                 f"  state: {{snapshot_interval: {snapshots}}}\n"
                  f"  consumer_properties: {{session.timeout.ms: {session_ms}, heartbeat.interval.ms: 1000}}\n")
         if txn_timeout_ms:
             # A killed process that is not restarted holds its partitions' consumers back until
@@ -157,7 +160,7 @@ def reference(c, topic, n):
     """Decisions of an uninterrupted run over `topic`."""
     out = c.topic("ref-decisions")
     dead = c.topic("ref-dead", 1)
-    p = c.start(c.pipeline("ref", [topic], out, dead))
+    p = c.start(c.pipeline("ref", [topic], out, dead, snapshots="off"))
     c.finish(p)
     return c.consume(out, n)
 
@@ -228,11 +231,13 @@ def kill_resume(c):
     producer.communicate(timeout=120)
     log = c.finish(p2)
     replayed = summary_count(log, " records replayed")
+    restored = summary_count(log, " partitions from snapshots")
     check(replayed > 0, f"the restart replayed nothing: the kill came too late?\n{summary_of(log)}")
+    check(restored > 0, f"the restart restored no partition from a snapshot\n{summary_of(log)}")
     got = c.consume(dec, n)
     same_decisions(got, reference(c, src, n), "after kill -9 and restart")
-    print(f"ok: killed after 3 s, restart replayed {replayed} records; {n} decisions equal an "
-          f"uninterrupted run's")
+    print(f"ok: killed after 3 s, restart restored {restored} partitions from snapshots and "
+          f"replayed {replayed} records; {n} decisions equal an uninterrupted run's")
 
 
 def failover(c):
@@ -249,11 +254,13 @@ def failover(c):
     producer.communicate(timeout=120)
     log = c.finish(a, timeout=240)
     rebalances = summary_count(log, " rebalances")
+    restored = summary_count(log, " partitions from snapshots")
     check(rebalances >= 2, f"the survivor saw {rebalances} rebalance(s), expected the failover:\n{summary_of(log)}")
+    check(restored > 0, f"the survivor restored no partition from a snapshot\n{summary_of(log)}")
     got = c.consume(dec, n)
     same_decisions(got, reference(c, src, n), "after failover")
-    print(f"ok: one of two processes killed; the survivor saw {rebalances} rebalances; {n} decisions "
-          f"equal an uninterrupted run's")
+    print(f"ok: one of two processes killed; the survivor saw {rebalances} rebalances and restored "
+          f"{restored} partitions from snapshots; {n} decisions equal an uninterrupted run's")
 
 
 def broker_restart(c):

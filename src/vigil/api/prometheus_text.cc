@@ -78,6 +78,15 @@ void Stream(std::string& out, const sink::RunSummary::Stream& st) {
   Metric(out, "vigil_kafka_last_restore_duration_seconds", "gauge",
          "How long the last state restore (replay up to the committed positions) took.");
   out += fmt::format("vigil_kafka_last_restore_duration_seconds {}\n", Value(st.restore_seconds));
+  Metric(out, "vigil_kafka_state_snapshots_total", "counter",
+         "Partition state snapshots written to the state topic.");
+  out += fmt::format("vigil_kafka_state_snapshots_total {}\n", st.snapshots);
+  Metric(out, "vigil_kafka_state_snapshot_bytes_total", "counter",
+         "Bytes of partition state snapshots written to the state topic.");
+  out += fmt::format("vigil_kafka_state_snapshot_bytes_total {}\n", st.snapshot_bytes);
+  Metric(out, "vigil_kafka_partitions_restored_from_snapshot_total", "counter",
+         "Partitions whose state was restored from a snapshot (then replayed from its offset).");
+  out += fmt::format("vigil_kafka_partitions_restored_from_snapshot_total {}\n", st.restored);
 }
 
 }  // namespace

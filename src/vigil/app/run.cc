@@ -308,6 +308,7 @@ int RunKafka(const RunArgs& a, const config::Pipeline& pipeline, const features:
   opts.emit_features = a.emit_features;
   opts.stop = &g_stop;
   opts.commit_interval_us = kc.commit_interval_us;
+  opts.snapshot_interval_us = kc.snapshot_interval_us;
 
   InstallSignalHandlers();
   kafka::KafkaSource src(kc, &g_stop, idle_us);

@@ -65,6 +65,21 @@ struct Batch {
   uint64_t epoch = 0;
   std::vector<source::PartitionPosition> positions;
   uint64_t replayed = 0;
+  // Partitions whose state starts afresh in this batch: before its events, each worker drops
+  // the partition's entities, then loads its share of the restored ones (if any).
+  struct PartitionReset {
+    uint16_t tag;
+    std::shared_ptr<const std::string> restored;  // a snapshot (RecordSource::RestoredState)
+  };
+  std::vector<PartitionReset> resets;
+  // Partitions snapshotted at the end of this batch: the router's part of each here, each
+  // worker's part (its entities of the partition) in worker_parts[worker][i].
+  struct Snapshot {
+    source::PartitionPosition at;
+    std::string router;
+  };
+  std::vector<Snapshot> snapshots;
+  std::vector<std::vector<std::string>> worker_parts;
   // When the router took the batch to fill, just after reading its records: the start of
   // the ingest-to-decision latency the writer observes.
   Clock::time_point read_at{};
@@ -83,6 +98,8 @@ struct Batch {
     for (auto& e : checkpoint_error) e.clear();
     positions.clear();
     replayed = 0;
+    resets.clear();
+    snapshots.clear();
   }
 };
 
@@ -153,6 +170,7 @@ struct Engine::Impl {
       b->entity_count.resize(static_cast<size_t>(workers));
       b->state_bytes.resize(static_cast<size_t>(workers));
       b->checkpoint_error.resize(static_cast<size_t>(workers));
+      b->worker_parts.resize(static_cast<size_t>(workers));
       free_batches.Push(b.get());
       pool_storage.push_back(std::move(b));
     }
@@ -200,6 +218,8 @@ struct Engine::Impl {
     uint64_t checkpoint_seq = options.restore ? options.restore->seq : 0;
     Clock::time_point next_checkpoint =
         wall0 + std::chrono::microseconds(options.checkpoint_interval_us);
+    Clock::time_point next_snapshot =
+        wall0 + std::chrono::microseconds(options.snapshot_interval_us);
 
     while (!Stopping()) {
       if (rewind_requested.exchange(false)) src.Rewind();
@@ -217,7 +237,7 @@ struct Engine::Impl {
           continue;
         }
         if (r.replay) {
-          Replay(st, *b, *decoder, r, scratch);
+          Replay(st, *b, *decoder, src, r, scratch);
           continue;
         }
         ++st.read_total;
@@ -255,24 +275,26 @@ struct Engine::Impl {
           }
         }
         ++b->stats.read;
-        const Hash128 id = Salted(HashId(scratch.Id()), r.salt);
-        if (st.dedup.Seen(id)) {
+        PartitionState* ps = r.partition >= 0 ? &PartitionOf(st, r, *b, src) : nullptr;
+        Deduplicator& dedup = ps ? ps->dedup : st.dedup;
+        const Hash128 id = HashId(scratch.Id());
+        if (dedup.Seen(id)) {
           ++b->stats.duplicate;
           continue;
         }
-        EventClock& clock = r.partition >= 0 ? st.ClockOf(r.partition, r.salt) : st.clock;
+        EventClock& clock = ps ? ps->clock : st.clock;
         if (scratch.time_us < clock.watermark) {
           ++b->stats.late;
           sink::AppendLate(b->late, at, scratch, clock.watermark, r.text);
           continue;
         }
-        st.dedup.Insert(id, scratch.time_us);
+        dedup.Insert(id, scratch.time_us);
         clock.Advance(scratch.time_us, pipeline.allowed_lateness_us);
         scratch.record = st.read_total;
         scratch.replay = false;
         scratch.source_time_ms = r.timestamp_ms;
         if (!pipeline.event_time_order) {
-          Accept(*b, scratch, r.salt);
+          Accept(*b, scratch, TagOf(r));
           continue;
         }
         st.held.Hold(scratch);
@@ -282,6 +304,11 @@ struct Engine::Impl {
       b->end_line = src.NextLine();
       b->watermark = st.Watermark();
       src.Positions(b->positions);
+      if (options.snapshot_interval_us > 0 && !b->positions.empty() &&
+          Clock::now() >= next_snapshot) {
+        SnapshotPartitions(st, *b);
+        next_snapshot = Clock::now() + std::chrono::microseconds(options.snapshot_interval_us);
+      }
       if (options.checkpoints && Clock::now() >= next_checkpoint) {
         b->checkpoint = ++checkpoint_seq;
         st.Save(RouterFile(b->checkpoint, true));
@@ -329,11 +356,13 @@ struct Engine::Impl {
     }
   }
 
-  // Keys a partition's ids and entities by the salt of its current state (0: unsalted).
-  static Hash128 Salted(Hash128 h, uint64_t salt) {
-    h.lo ^= salt;
-    h.hi ^= salt * 0x9e3779b97f4a7c15ULL;
-    return h;
+  // The tag of a record's partition's entities (0: not partitioned).
+  static uint16_t TagOf(const source::Record& r) {
+    if (r.partition < 0) return 0;
+    if (r.partition >= 0xffff) {
+      throw std::runtime_error("more than 65534 partitions in one process are not supported");
+    }
+    return static_cast<uint16_t>(r.partition + 1);
   }
 
   // Path of a checkpoint's router file; `begin`: the checkpoint's directory is new.
@@ -420,13 +449,22 @@ struct Engine::Impl {
   struct EventClock {
     int64_t max_time = INT64_MIN;
     int64_t watermark = INT64_MIN;
-    uint64_t salt = 0;  // a partition's clock: the state it belongs to
 
     void Advance(int64_t time_us, int64_t lateness_us) {
       if (time_us <= max_time) return;
       max_time = time_us;
       watermark = std::max(watermark, max_time - lateness_us);
     }
+  };
+
+  // A partition's part of the router's state (partitioned sources): the salt of the state it
+  // belongs to, its event clock and the ids it has accepted. Kept per partition so that a
+  // partition's late events and duplicates do not depend on how its records interleave with
+  // other partitions' (a replay meets the same), and so that it can be snapshotted alone.
+  struct PartitionState {
+    uint64_t salt = 0;
+    EventClock clock;
+    Deduplicator dedup{0, 0};
   };
 
   // What the router knows beyond the current batch: it is exactly what a checkpoint saves.
@@ -436,24 +474,15 @@ struct Engine::Impl {
     Held held;
     uint64_t read_total = 0;
     EventClock clock;
-    // Partitioned sources keep one clock per partition, so a partition's late events do not
-    // depend on how its records interleave with other partitions' (a replay meets the same).
-    std::vector<EventClock> partition_clocks;
-    std::string header;  // the CSV header line, re-read on restore
+    std::vector<PartitionState> partitions;  // by the source's slot
+    std::string header;                      // the CSV header line, re-read on restore
 
-    EventClock& ClockOf(int32_t partition, uint64_t salt) {
-      const auto p = static_cast<size_t>(partition);
-      if (p >= partition_clocks.size()) partition_clocks.resize(p + 1);
-      EventClock& c = partition_clocks[p];
-      if (c.salt != salt) c = EventClock{INT64_MIN, INT64_MIN, salt};
-      return c;
-    }
     // The watermark the run reports: the input's, or the oldest partition's.
     int64_t Watermark() const {
-      if (partition_clocks.empty()) return clock.watermark;
+      if (partitions.empty()) return clock.watermark;
       int64_t w = INT64_MAX;
-      for (const EventClock& c : partition_clocks) {
-        if (c.max_time != INT64_MIN) w = std::min(w, c.watermark);
+      for (const PartitionState& p : partitions) {
+        if (p.clock.max_time != INT64_MIN) w = std::min(w, p.clock.watermark);
       }
       return w == INT64_MAX ? INT64_MIN : w;
     }
@@ -496,21 +525,68 @@ struct Engine::Impl {
   // A record the source replays only to rebuild state: its decision, dead letter or late
   // record was committed by an earlier run, so it is neither counted nor written; it updates
   // dedup ids, the event clock and (as an event marked `replay`) the entities' features.
-  void Replay(RouterState& st, Batch& b, decode::Decoder& decoder, const source::Record& r,
-              Event& scratch) {
+  void Replay(RouterState& st, Batch& b, decode::Decoder& decoder, source::RecordSource& src,
+              const source::Record& r, Event& scratch) {
     ++b.replayed;
     if (r.oversize || !decoder.Decode(r.text, scratch).ok()) return;
-    const Hash128 id = Salted(HashId(scratch.Id()), r.salt);
-    if (st.dedup.Seen(id)) return;
-    EventClock& clock = r.partition >= 0 ? st.ClockOf(r.partition, r.salt) : st.clock;
-    if (scratch.time_us < clock.watermark) return;
-    st.dedup.Insert(id, scratch.time_us);
-    clock.Advance(scratch.time_us, pipeline.allowed_lateness_us);
+    PartitionState& ps = PartitionOf(st, r, b, src);
+    const Hash128 id = HashId(scratch.Id());
+    if (ps.dedup.Seen(id)) return;
+    if (scratch.time_us < ps.clock.watermark) return;
+    ps.dedup.Insert(id, scratch.time_us);
+    ps.clock.Advance(scratch.time_us, pipeline.allowed_lateness_us);
     scratch.replay = true;
     if (b.n == batch_size) {  // a batch holds as many records as one Next gives, so never
       throw std::logic_error("a replayed record does not fit its batch");
     }
-    Accept(b, scratch, r.salt);
+    Accept(b, scratch, TagOf(r));
+  }
+
+  // The state of record r's partition. The first record under a new salt (the partition was
+  // assigned, or rewound) starts it afresh: from the snapshot the source restored the
+  // partition with, if any, else empty; the workers learn it in-band (Batch::resets), before
+  // they see the record, so entities of the old state never meet the new one.
+  PartitionState& PartitionOf(RouterState& st, const source::Record& r, Batch& b,
+                              source::RecordSource& src) {
+    const auto p = static_cast<size_t>(r.partition);
+    if (p >= st.partitions.size()) st.partitions.resize(p + 1);
+    PartitionState& ps = st.partitions[p];
+    if (ps.salt == r.salt) return ps;
+    ps.salt = r.salt;
+    ps.clock = EventClock{};
+    ps.dedup = Deduplicator(pipeline.dedup_horizon_us, pipeline.dedup_max_ids);
+    std::shared_ptr<const std::string> restored = src.RestoredState(r.partition);
+    if (restored) {
+      SnapshotReader in(*restored, src.NameOf(r) + " state snapshot", "pstate", 1);
+      const auto router = in.Take(in.Get<uint64_t>());
+      SnapshotReader part(AsText(router), in.Path(), "prouter", 1);
+      ps.clock.max_time = part.Get<int64_t>();
+      ps.clock.watermark = part.Get<int64_t>();
+      ps.dedup.Load(part);
+      if (!part.AtEnd()) part.Fail("unexpected bytes after the router's state");
+    }
+    if (feature_count > 0) b.resets.push_back({TagOf(r), std::move(restored)});
+    return ps;
+  }
+
+  // Takes the router's part of a snapshot of every partition in b.positions (those that have
+  // decided records in this assignment), as of the end of batch b; the workers add theirs.
+  void SnapshotPartitions(RouterState& st, Batch& b) {
+    for (const source::PartitionPosition& at : b.positions) {
+      if (at.slot < 0 || static_cast<size_t>(at.slot) >= st.partitions.size()) continue;
+      const PartitionState& ps = st.partitions[static_cast<size_t>(at.slot)];
+      Batch::Snapshot snap{at, {}};
+      SnapshotWriter out(&snap.router, "prouter", 1);
+      out.Put(ps.clock.max_time);
+      out.Put(ps.clock.watermark);
+      ps.dedup.Save(out);
+      out.Finish();
+      b.snapshots.push_back(std::move(snap));
+    }
+  }
+
+  static std::string_view AsText(std::span<const std::byte> b) {
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
   }
 
   static void PutEvent(SnapshotWriter& out, const Event& e) {
@@ -545,17 +621,20 @@ struct Engine::Impl {
   }
 
   // Moves `scratch` into the batch (its old event becomes the next scratch), with its worker
-  // and the hashes of its entity keys (salted by its partition's state, if any).
-  void Accept(Batch& b, Event& scratch, uint64_t salt = 0) {
+  // and the hashes of its entity keys (tagged with its partition, if any).
+  void Accept(Batch& b, Event& scratch, uint16_t tag = 0) {
     const size_t i = b.n++;
-    b.owner[i] = static_cast<uint16_t>((scratch.key_hash ^ salt) % static_cast<uint64_t>(workers));
+    b.owner[i] = static_cast<uint16_t>(scratch.key_hash % static_cast<uint64_t>(workers));
     std::fill_n(b.feats.begin() + static_cast<std::ptrdiff_t>(i * feature_count), feature_count,
                 std::numeric_limits<double>::quiet_NaN());
     for (size_t en = 0; en < entity_count; ++en) {
       const Value& v = scratch.values[static_cast<size_t>(options.features->entities[en].field)];
       const bool has = v.kind == Value::Kind::kString && v.s.len > 0;
       b.has_entity[en * batch_size + i] = has;
-      if (has) b.entity_keys[en * batch_size + i] = Salted(HashId(scratch.Str(v)), salt);
+      if (has) {
+        const Hash128 key = HashId(scratch.Str(v));
+        b.entity_keys[en * batch_size + i] = tag ? WithTag(key, tag) : key;
+      }
     }
     std::swap(b.events[i], scratch);
   }
@@ -602,7 +681,9 @@ struct Engine::Impl {
     if (fe && options.restore) {
       // Every worker reads every saved shard and keeps the entities it owns now: the saved
       // run may have had another number of workers.
-      const auto mine = [&](const Hash128& key) { return OwnerOf(key.lo, workers) == me; };
+      const auto mine = [&](const Hash128& key) {
+        return OwnerOf(key.lo, workers) == me ? std::optional(key) : std::nullopt;
+      };
       for (int w = 0; w < options.restore->shards; ++w) {
         try {
           SnapshotReader in(ShardFile(options.restore->seq, w), "shard", 1);
@@ -618,6 +699,7 @@ struct Engine::Impl {
     restored->count_down();
     while (Batch* b = queue.Pop()) {
       if (b->phase == 0 && fe) {
+        if (!b->resets.empty()) ResetPartitions(*b, *fe, me);
         // Phase 1: every worker updates the entities it owns, for every event of the batch,
         // in order; each entity's features land in their own slots of the event's row.
         for (size_t en = 0; en < entity_count; ++en) {
@@ -648,6 +730,7 @@ struct Engine::Impl {
             b->checkpoint_error[static_cast<size_t>(me)] = e.what();
           }
         }
+        if (!b->snapshots.empty()) SnapshotPartitions(*b, *fe, me);
         if (b->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
           // The last worker through phase 1 sends the batch round again for phase 2.
           b->phase = 1;
@@ -697,6 +780,60 @@ struct Engine::Impl {
       }
       if (b->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) done.Push(b);
     }
+  }
+
+  // On worker `me`, before batch b's events: drops the entities of partitions that start
+  // afresh in it and loads the restored ones this worker owns (the partition's tag may differ
+  // from the one it was saved under: it is this process's slot for it).
+  void ResetPartitions(Batch& b, features::FeatureEngine& fe, int me) {
+    for (const Batch::PartitionReset& r : b.resets) {
+      fe.Drop([&](const Hash128& k) { return vigil::TagOf(k) == r.tag; });
+      if (!r.restored) continue;
+      try {
+        SnapshotReader in(*r.restored, "partition state snapshot", "pstate", 1);
+        in.Take(in.Get<uint64_t>());  // the router's part
+        const auto parts = in.Get<uint32_t>();
+        for (uint32_t i = 0; i < parts; ++i) {
+          SnapshotReader part(AsText(in.Take(in.Get<uint64_t>())), in.Path(), "ppart", 1);
+          fe.Load(part, [&](const Hash128& k) {
+            return OwnerOf(k.lo, workers) == me ? std::optional(WithTag(k, r.tag)) : std::nullopt;
+          });
+          if (!part.AtEnd()) part.Fail("unexpected bytes after the feature state");
+        }
+      } catch (const std::exception& e) {
+        b.checkpoint_error[static_cast<size_t>(me)] =
+            fmt::format("restoring a partition's state: {}", e.what());
+      }
+    }
+  }
+
+  // On worker `me`, after batch b's events: its entities of each partition snapshotted at the
+  // end of b, saved untagged (a restore tags them with the partition's slot then).
+  void SnapshotPartitions(Batch& b, const features::FeatureEngine& fe, int me) {
+    std::vector<std::string>& parts = b.worker_parts[static_cast<size_t>(me)];
+    parts.resize(b.snapshots.size());
+    for (size_t i = 0; i < b.snapshots.size(); ++i) {
+      const auto tag = static_cast<uint16_t>(b.snapshots[i].at.slot + 1);
+      SnapshotWriter out(&parts[i], "ppart", 1);
+      fe.Save(out, [&](const Hash128& k) {
+        return vigil::TagOf(k) == tag ? std::optional(WithTag(k, 0)) : std::nullopt;
+      });
+      out.Finish();
+    }
+  }
+
+  // On the writer: partition i's snapshot of batch b, router's and workers' parts together.
+  std::string SnapshotOf(const Batch& b, size_t i) const {
+    std::string bytes;
+    SnapshotWriter out(&bytes, "pstate", 1);
+    out.String(b.snapshots[i].router);
+    const bool parts = feature_count > 0;
+    out.Put<uint32_t>(parts ? static_cast<uint32_t>(workers) : 0);
+    for (int w = 0; parts && w < workers; ++w) {
+      out.String(b.worker_parts[static_cast<size_t>(w)][i]);
+    }
+    out.Finish();
+    return bytes;
   }
 
   bool serialize_decisions = true;
@@ -887,6 +1024,7 @@ struct Engine::Impl {
       total.stream.partitions = ss.partitions;
       total.stream.rebalances = ss.rebalances;
       total.stream.restore_seconds = ss.restore_seconds;
+      total.stream.restored = ss.restored;
       total.stream.commits = txn->Commits();
       total.stream.aborts = txn->Aborts();
       total.stream.last_commit_ms = txn->LastCommitMs();
@@ -942,7 +1080,16 @@ struct Engine::Impl {
         if (!write_error) {
           try {
             if (txn) {
+              for (const std::string& e : b->checkpoint_error) {
+                if (!e.empty()) throw std::runtime_error(e);
+              }
               WriteTransactional(*b, *txn, outs.alerts.get(), cursor);
+              for (size_t i = 0; i < b->snapshots.size(); ++i) {
+                const std::string bytes = SnapshotOf(*b, i);
+                txn->SendSnapshot(b->snapshots[i].at, bytes);
+                ++total.stream.snapshots;
+                total.stream.snapshot_bytes += bytes.size();
+              }
               if (!b->positions.empty()) sent_positions = b->positions;
               sent = true;
               if (Clock::now() - last_commit >= commit_every) commit_txn();

@@ -35,6 +35,9 @@ class TransactionalOutputs {
   // rewinds its source). Throws std::runtime_error on a fatal error; waits out transient ones
   // (a broker restarting).
   virtual bool Commit(const std::vector<source::PartitionPosition>& positions) = 0;
+  // Sends the state of partition `at` (a snapshot as of at.next_offset, which the source can
+  // restore from) in the open transaction; it commits with the positions that follow.
+  virtual void SendSnapshot(const source::PartitionPosition& at, std::string_view bytes) = 0;
   // Drops everything sent since the last commit.
   virtual void Abort() = 0;
   // Milliseconds the last commit took, and commits/aborts so far (metrics).
@@ -84,6 +87,9 @@ struct RunOptions {
   // With Outputs::transactional: how often outputs and source positions are committed (the
   // latency from event to committed decision is about this plus processing).
   int64_t commit_interval_us = 100'000;
+  // With Outputs::transactional: how often each partition's state is snapshotted (0: never).
+  // The snapshot is taken at a batch boundary and sent in the transaction that commits it.
+  int64_t snapshot_interval_us = 0;
 };
 
 // Engine runs one pipeline over one source:

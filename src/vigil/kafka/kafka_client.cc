@@ -7,10 +7,18 @@
 #include <cstring>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
+#include "vigil/kafka/internal/conf.h"
+#include "vigil/kafka/state_topic.h"
+
 namespace vigil::kafka {
+
+using internal::MakeConf;
+using internal::Set;
+using internal::Warn;
 
 namespace {
 
@@ -21,42 +29,12 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// Sets a librdkafka property, naming it on failure (an unknown or malformed setting).
-void Set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value,
-         const char* where) {
-  char err[512];
-  if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-    rd_kafka_conf_destroy(conf);
-    throw std::invalid_argument(fmt::format("kafka.{}: {}: {}", where, name, err));
-  }
-}
-
-bool Has(const Properties& props, std::string_view name) {
-  return std::any_of(props.begin(), props.end(), [&](const auto& p) { return p.first == name; });
-}
-
-// A client configuration: Vigil's defaults, then the pipeline's and the environment's
-// settings (which win).
-rd_kafka_conf_t* MakeConf(const KafkaConfig& c, const Properties& defaults,
-                          const Properties& specific, const char* specific_where) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  if (!c.brokers.empty()) Set(conf, "bootstrap.servers", c.brokers, "brokers");
-  for (const auto& [k, v] : defaults) {
-    if (!Has(c.properties, k) && !Has(specific, k)) Set(conf, k, v, "defaults");
-  }
-  for (const auto& [k, v] : c.properties) Set(conf, k, v, "properties");
-  for (const auto& [k, v] : specific) Set(conf, k, v, specific_where);
-  return conf;
-}
-
 uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
-
-void Warn(const std::string& text) { std::fprintf(stderr, "vigil: kafka: %s\n", text.c_str()); }
 
 }  // namespace
 
@@ -127,6 +105,14 @@ KafkaSource::KafkaSource(const KafkaConfig& config, const std::atomic<bool>* sto
   }
   name_ = "kafka:";
   for (size_t i = 0; i < config_.topics.size(); ++i) name_ += (i ? "," : "") + config_.topics[i];
+  if (config_.snapshot_interval_us > 0) {
+    try {
+      state_partitions_ = EnsureStateTopic(rk_, config_);
+    } catch (...) {
+      rd_kafka_destroy(rk_);
+      throw;
+    }
+  }
   last_record_ = last_stats_ = Clock::now();
 }
 
@@ -173,6 +159,18 @@ void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
     Warn(fmt::format("reading committed offsets: {}; retrying", rd_kafka_err2str(e)));
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
+  // The latest snapshot of each partition with committed work: its state is restored from
+  // it, and only what came after it is replayed.
+  std::vector<WantedState> wanted;
+  std::vector<int> wanted_of(static_cast<size_t>(parts->cnt), -1);
+  for (int i = 0; state_partitions_ > 0 && i < parts->cnt; ++i) {
+    const int64_t c = committed->elems[i].offset;
+    if (c <= 0) continue;
+    wanted_of[static_cast<size_t>(i)] = static_cast<int>(wanted.size());
+    wanted.push_back({parts->elems[i].topic, parts->elems[i].partition, c});
+  }
+  const std::vector<std::optional<FoundState>> found =
+      ReadStates(config_, state_partitions_, wanted, 120'000);
   for (Partition& s : slots_) s.assigned = false;
   restoring_ = false;
   for (int i = 0; i < parts->cnt; ++i) {
@@ -182,8 +180,17 @@ void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
     s.salt = Mix(++salt_counter_) | 1;
     s.replay_until = std::max<int64_t>(committed->elems[i].offset, 0);
     s.next = -1;
-    if (s.replay_until > 0) restoring_ = true;
+    s.restored = nullptr;
+    int64_t start = 0;
     p.offset = RD_KAFKA_OFFSET_BEGINNING;  // replay to rebuild the partition's state
+    if (const int w = wanted_of[static_cast<size_t>(i)]; w >= 0 && found[static_cast<size_t>(w)]) {
+      start = found[static_cast<size_t>(w)]->offset;
+      s.restored = found[static_cast<size_t>(w)]->bytes;
+      p.offset = start;
+      restored_.fetch_add(1);
+    }
+    s.replaying = start < s.replay_until;
+    if (s.replaying) restoring_ = true;
   }
   rd_kafka_topic_partition_list_destroy(committed);
   rd_kafka_assign(rk_, parts);
@@ -295,7 +302,7 @@ void KafkaSource::UpdateStats() {
       known = true;
       lag += std::max<int64_t>(0, hi - std::max(s.next, lo));
     }
-    if (restoring_ && s.next < s.replay_until) {
+    if (restoring_ && s.replaying && s.next < s.replay_until) {
       // Control records (transaction markers) take offsets too: the consumer's position is
       // what says whether the replay has reached the committed offset.
       rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
@@ -316,9 +323,17 @@ void KafkaSource::UpdateStats() {
 
 void KafkaSource::Positions(std::vector<source::PartitionPosition>& out) const {
   out.clear();
-  for (const Partition& s : slots_) {
-    if (s.assigned && s.next > s.replay_until) out.push_back({s.topic, s.partition, s.next});
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Partition& s = slots_[i];
+    if (s.assigned && s.next > s.replay_until) {
+      out.push_back({s.topic, s.partition, s.next, static_cast<int32_t>(i)});
+    }
   }
+}
+
+std::shared_ptr<const std::string> KafkaSource::RestoredState(int32_t slot) {
+  if (slot < 0 || static_cast<size_t>(slot) >= slots_.size()) return nullptr;
+  return std::exchange(slots_[static_cast<size_t>(slot)].restored, nullptr);
 }
 
 const std::string& KafkaSource::NameOf(const source::Record& r) const {
@@ -334,6 +349,7 @@ source::SourceStats KafkaSource::Stats() const {
   s.rebalances = rebalances_.load();
   s.replayed = replayed_.load();
   s.restore_seconds = restore_seconds_.load();
+  s.restored = restored_.load();
   return s;
 }
 
@@ -414,6 +430,9 @@ KafkaOutputs::KafkaOutputs(const KafkaConfig& config, const KafkaSource& source)
                                &config_.dead_letters_topic, &config_.late_topic}) {
     topics_.push_back(t->empty() ? nullptr : rd_kafka_topic_new(rk_, t->c_str(), nullptr));
   }
+  if (source_.StatePartitions() > 0) {
+    state_topic_ = rd_kafka_topic_new(rk_, config_.state_topic.c_str(), nullptr);
+  }
   if (config_.exactly_once) {
     // Fences any earlier producer with this transactional.id (a crashed predecessor): its
     // open transaction is aborted before this one starts.
@@ -431,6 +450,7 @@ KafkaOutputs::~KafkaOutputs() {
   for (rd_kafka_topic_t* t : topics_) {
     if (t) rd_kafka_topic_destroy(t);
   }
+  if (state_topic_) rd_kafka_topic_destroy(state_topic_);
   rd_kafka_destroy(rk_);
 }
 
@@ -452,13 +472,36 @@ void KafkaOutputs::Begin() {
 
 void KafkaOutputs::Send(Stream stream, std::string_view key, std::string_view line) {
   rd_kafka_topic_t* t = topics_[static_cast<size_t>(stream)];
-  if (!t) return;
+  if (t) Produce(t, RD_KAFKA_PARTITION_UA, key, line);
+}
+
+void KafkaOutputs::SendSnapshot(const source::PartitionPosition& at, std::string_view bytes) {
+  if (!state_topic_) return;
+  const std::string& topic = source_.Topics()[at.topic];
+  const int32_t to = at.partition % source_.StatePartitions();
+  SnapshotManifest m;
+  m.id = Mix(++snapshot_counter_ ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+  m.offset = at.next_offset;
+  m.chunks = static_cast<uint32_t>((bytes.size() + kSnapshotChunkBytes - 1) / kSnapshotChunkBytes);
+  m.bytes = bytes.size();
+  m.state_hash = config_.state_hash;
+  std::string chunk;
+  for (uint32_t c = 0; c < m.chunks; ++c) {
+    chunk.assign(reinterpret_cast<const char*>(&m.id), sizeof m.id);
+    chunk.append(bytes.substr(size_t{c} * kSnapshotChunkBytes, kSnapshotChunkBytes));
+    Produce(state_topic_, to, ChunkKey(topic, at.partition, c), chunk);
+  }
+  Produce(state_topic_, to, ManifestKey(topic, at.partition), FormatManifest(m));
+}
+
+void KafkaOutputs::Produce(rd_kafka_topic_s* t, int32_t partition, std::string_view key,
+                           std::string_view line) {
   Begin();
   if (failed_) return;
   for (;;) {
-    if (rd_kafka_produce(t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                         const_cast<char*>(line.data()), line.size(),
-                         key.empty() ? nullptr : key.data(), key.size(), nullptr) == 0) {
+    if (rd_kafka_produce(t, partition, RD_KAFKA_MSG_F_COPY, const_cast<char*>(line.data()),
+                         line.size(), key.empty() ? nullptr : key.data(), key.size(),
+                         nullptr) == 0) {
       break;
     }
     const rd_kafka_resp_err_t e = rd_kafka_last_error();

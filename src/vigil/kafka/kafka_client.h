@@ -25,13 +25,13 @@ struct Callbacks;
 // KafkaSource reads events from the configured topics as a member of the consumer group.
 //
 // State follows the partitions. A partition's state (its entities, dedup ids and event clock)
-// is keyed by a salt that changes whenever the partition is (re)assigned or rewound, and is
-// rebuilt by replay: the partition is read from its beginning, records before the group's
-// committed offset are marked `replay` (they rebuild state; their decisions were committed
-// before) and decisions resume at the committed offset. So after a crash, a restart or a
-// rebalance every partition's features equal an uninterrupted run's, and nothing committed is
-// decided twice. The cost is a read of the retained history per assignment (see
-// docs/kafka.md: snapshots that shorten it are not built yet).
+// belongs to a salt that changes whenever the partition is (re)assigned or rewound, and is
+// restored then: from the partition's latest snapshot on the state topic (state_topic.h), if
+// there is one, else empty; the partition is read from the snapshot's offset (or its
+// beginning), records before the group's committed offset are marked `replay` (they rebuild
+// state; their decisions were committed before) and decisions resume at the committed
+// offset. So after a crash, a restart or a rebalance every partition's features equal an
+// uninterrupted run's, and nothing committed is decided twice.
 //
 // Records read with isolation.level=read_committed when exactly once is on. One thread (the
 // engine's router) calls Next; Stats is thread-safe.
@@ -52,6 +52,7 @@ class KafkaSource final : public source::RecordSource {
   const std::string& Name() const override { return name_; }
   void Positions(std::vector<source::PartitionPosition>& out) const override;
   void OnRewind(std::function<void()> handler) override { on_rewind_ = std::move(handler); }
+  std::shared_ptr<const std::string> RestoredState(int32_t slot) override;
   void Rewind() override;
   const std::string& NameOf(const source::Record& r) const override;
   source::SourceStats Stats() const override;
@@ -59,6 +60,8 @@ class KafkaSource final : public source::RecordSource {
   const std::vector<std::string>& Topics() const { return config_.topics; }
   // For the producer's transactions (thread-safe in librdkafka).
   rd_kafka_s* Consumer() const { return rk_; }
+  // The state topic's partition count (0: snapshots are off).
+  int StatePartitions() const { return state_partitions_; }
   // Leaves the group (partitions go to the other members at once).
   void Close();
 
@@ -70,7 +73,9 @@ class KafkaSource final : public source::RecordSource {
     bool assigned = false;
     uint64_t salt = 0;
     int64_t replay_until = 0;  // records before this offset only rebuild state
+    bool replaying = false;    // reading from before replay_until (a restore in progress)
     int64_t next = -1;         // offset after the last record returned; -1: none yet
+    std::shared_ptr<const std::string> restored;  // the snapshot the state starts from
   };
   friend struct Callbacks;
   void Assign(rd_kafka_topic_partition_list_s* parts);
@@ -100,6 +105,8 @@ class KafkaSource final : public source::RecordSource {
   std::atomic<uint64_t> rebalances_{0};
   std::atomic<uint64_t> replayed_{0};
   std::atomic<double> restore_seconds_{0};
+  std::atomic<uint64_t> restored_{0};
+  int state_partitions_ = 0;
 };
 
 // KafkaOutputs writes decisions, alerts, dead letters and late events to topics. With exactly
@@ -115,6 +122,7 @@ class KafkaOutputs final : public engine::TransactionalOutputs {
   KafkaOutputs& operator=(const KafkaOutputs&) = delete;
 
   void Send(Stream stream, std::string_view key, std::string_view line) override;
+  void SendSnapshot(const source::PartitionPosition& at, std::string_view bytes) override;
   bool Commit(const std::vector<source::PartitionPosition>& positions) override;
   void Abort() override;
   double LastCommitMs() const override { return last_commit_ms_.load(); }
@@ -124,11 +132,14 @@ class KafkaOutputs final : public engine::TransactionalOutputs {
  private:
   friend struct Callbacks;
   void Begin();
+  void Produce(rd_kafka_topic_s* t, int32_t partition, std::string_view key, std::string_view line);
 
   KafkaConfig config_;
   const KafkaSource& source_;
   rd_kafka_s* rk_ = nullptr;
-  std::vector<rd_kafka_topic_s*> topics_;  // by Stream; null: not written
+  std::vector<rd_kafka_topic_s*> topics_;    // by Stream; null: not written
+  rd_kafka_topic_s* state_topic_ = nullptr;  // null: snapshots are off
+  uint64_t snapshot_counter_ = 0;
   bool in_txn_ = false;
   bool failed_ = false;  // the open transaction failed: nothing more is sent until Abort
   uint64_t unpolled_ = 0;

@@ -64,7 +64,7 @@ std::optional<KafkaConfig> LoadKafkaConfig(const config::Pipeline& pipeline) {
   }
   r.AllowKeys(k, "kafka",
               {"brokers", "group", "topics", "outputs", "exactly_once", "commit_interval",
-               "instance", "properties", "consumer_properties", "producer_properties"});
+               "instance", "state", "properties", "consumer_properties", "producer_properties"});
   r.String(k, "brokers", "kafka", c.brokers, false);
   r.String(k, "group", "kafka", c.group, true);
   r.String(k, "instance", "kafka", c.instance, false);
@@ -105,6 +105,29 @@ std::optional<KafkaConfig> LoadKafkaConfig(const config::Pipeline& pipeline) {
       c.commit_interval_us = *d;
     }
   }
+  c.state_topic = c.group + "-state";
+  if (const YAML::Node st = k["state"]) {
+    if (!st.IsMap()) {
+      r.Fail(st, "kafka.state", "expected a mapping (topic, snapshot_interval)");
+    } else {
+      r.AllowKeys(st, "kafka.state", {"topic", "snapshot_interval"});
+      r.String(st, "topic", "kafka.state", c.state_topic, false);
+      if (const YAML::Node si = st["snapshot_interval"]) {
+        const std::string v = si.IsScalar() ? si.Scalar() : "";
+        const std::optional<int64_t> d = ParseDuration(v);
+        if (v == "off" || v == "0") {
+          c.snapshot_interval_us = 0;
+        } else if (!d || *d <= 0) {
+          r.Fail(si, "kafka.state.snapshot_interval",
+                 "expected a positive duration such as 60s, or off (restore by replaying each "
+                 "partition from its beginning)");
+        } else {
+          c.snapshot_interval_us = *d;
+        }
+      }
+    }
+  }
+  c.state_hash = pipeline.state_hash;
   ReadProperties(r, k, "properties", c.properties);
   ReadProperties(r, k, "consumer_properties", c.consumer_properties);
   ReadProperties(r, k, "producer_properties", c.producer_properties);

@@ -28,7 +28,15 @@ struct KafkaConfig {
   // restarted process with the same instance fences its predecessor at once. Give each
   // process of a group its own.
   std::string instance = "0";
-  Properties properties;           // librdkafka settings for both clients
+  // Partition state snapshots (kafka.state): every `snapshot_interval_us` each partition's
+  // state (entities, dedup ids, event clock) is written to `state_topic` (compacted; created
+  // when missing) in the transaction that commits its offsets. An assigned partition is
+  // restored from its last snapshot and replays only what came after it. 0: no snapshots
+  // (a restore replays the partition from its beginning).
+  std::string state_topic;  // default GROUP-state
+  int64_t snapshot_interval_us = 60'000'000;
+  uint64_t state_hash = 0;  // the pipeline's state-shaping hash: snapshots of another are ignored
+  Properties properties;    // librdkafka settings for both clients
   Properties consumer_properties;  // ... for the consumer only
   Properties producer_properties;  // ... for the producer only
 };

@@ -78,9 +78,10 @@ std::string SummaryJson(const RunSummary& s) {
     const auto& k = s.stream;
     out += fmt::format(
         ",\"kafka\":{{\"consumer_lag\":{},\"partitions\":{},\"rebalances\":{},\"replayed\":{},"
-        "\"commits\":{},\"aborts\":{},\"last_commit_ms\":{:.3f},\"restore_seconds\":{:.3f}}}",
+        "\"commits\":{},\"aborts\":{},\"last_commit_ms\":{:.3f},\"restore_seconds\":{:.3f},"
+        "\"snapshots\":{},\"snapshot_bytes\":{},\"restored_from_snapshot\":{}}}",
         k.consumer_lag, k.partitions, k.rebalances, k.replayed, k.commits, k.aborts,
-        k.last_commit_ms, k.restore_seconds);
+        k.last_commit_ms, k.restore_seconds, k.snapshots, k.snapshot_bytes, k.restored);
   }
   if (s.challenger_scored > 0) {
     const double n = static_cast<double>(s.challenger_scored);
@@ -133,9 +134,11 @@ std::string SummaryText(const RunSummary& s) {
   if (s.stream.partitioned) {
     out += fmt::format(
         "  kafka          {:>12} partitions, lag {}, {} commits ({} aborted), {} rebalances, "
-        "{} records replayed to restore state ({:.2f}s)\n",
+        "{} records replayed to restore state ({:.2f}s, {} partitions from snapshots), {} "
+        "state snapshots written ({} bytes)\n",
         s.stream.partitions, s.stream.consumer_lag, s.stream.commits, s.stream.aborts,
-        s.stream.rebalances, s.stream.replayed, s.stream.restore_seconds);
+        s.stream.rebalances, s.stream.replayed, s.stream.restore_seconds, s.stream.restored,
+        s.stream.snapshots, s.stream.snapshot_bytes);
   }
   out += fmt::format("  counters {}: read = decided + dead-lettered + duplicate + late\n",
                      s.Reconciles() ? "reconcile" : "DO NOT RECONCILE");

@@ -83,6 +83,9 @@ struct RunSummary {
     uint64_t aborts = 0;
     double last_commit_ms = 0;
     double restore_seconds = 0;
+    uint64_t snapshots = 0;       // partition state snapshots written
+    uint64_t snapshot_bytes = 0;  // ... and their size
+    uint64_t restored = 0;        // partitions restored from a snapshot (not from their start)
   } stream;
   // From the router reading a batch's records to the writer writing their decisions, one
   // observation per decision at its batch's latency (set by the writer; not restored from a

@@ -31,6 +31,7 @@ struct PartitionPosition {
   uint32_t topic = 0;
   int32_t partition = 0;
   int64_t next_offset = 0;
+  int32_t slot = -1;  // the source's slot for the partition (Record::partition)
   bool operator==(const PartitionPosition&) const = default;
 };
 
@@ -51,6 +52,7 @@ struct SourceStats {
   uint64_t rebalances = 0;
   uint64_t replayed = 0;       // records read again to rebuild state
   double restore_seconds = 0;  // how long the last rebuild took
+  uint64_t restored = 0;       // partitions restored from a state snapshot
 };
 
 // RecordSource is an edge interface: anything that yields raw records (a file, stdin, the
@@ -85,6 +87,14 @@ class RecordSource {
   // Restarts every partition from its last committed position (after an aborted
   // transaction): state is rebuilt by replay, then decisions resume where the commit left off.
   virtual void Rewind() {}
+  // The state a partition was restored with, read when its records start arriving under a
+  // new salt: a snapshot the engine wrote (TransactionalOutputs::SendSnapshot) as of the
+  // offset the source resumed the partition from, or null (the state starts empty and is
+  // rebuilt by replay). Each snapshot is handed out once.
+  virtual std::shared_ptr<const std::string> RestoredState(int32_t slot) {
+    (void)slot;
+    return nullptr;
+  }
   // Names the record's origin in dead letters (a partitioned source names the partition).
   virtual const std::string& NameOf(const Record& r) const {
     (void)r;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "vigil/config/pipeline.h"
+#include "vigil/kafka/state_topic.h"
 
 namespace vigil::kafka {
 namespace {
@@ -101,6 +102,46 @@ TEST(KafkaConfig, EnvironmentSetsBrokersAndSecrets) {
                                [](const auto& p) { return p.first == "sasl.password"; });
   ASSERT_NE(it, c->properties.end());
   EXPECT_EQ(it->second, "s3cret");
+}
+
+TEST(KafkaConfig, StateSnapshotsDefaultOnAndCanBeTurnedOff) {
+  const std::string base =
+      "kafka:\n  group: g\n  topics: t\n  outputs: {decisions: d, dead_letters: dl}\n";
+  const auto on = LoadKafkaConfig(Load(base));
+  ASSERT_TRUE(on);
+  EXPECT_EQ(on->state_topic, "g-state");
+  EXPECT_EQ(on->snapshot_interval_us, 60'000'000);
+  EXPECT_NE(on->state_hash, 0u);
+  const auto set = LoadKafkaConfig(Load(base + "  state: {topic: s, snapshot_interval: 5s}\n"));
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->state_topic, "s");
+  EXPECT_EQ(set->snapshot_interval_us, 5'000'000);
+  const auto off = LoadKafkaConfig(Load(base + "  state: {snapshot_interval: off}\n"));
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->snapshot_interval_us, 0);
+  const std::string e = ErrorOf(base + "  state: {snapshot_interval: often, size: 3}\n");
+  EXPECT_NE(e.find("kafka.state.snapshot_interval"), std::string::npos) << e;
+  EXPECT_NE(e.find("or off"), std::string::npos) << e;
+  EXPECT_NE(e.find("size"), std::string::npos) << e;
+}
+
+TEST(StateTopic, ManifestRoundTripsAndDamageIsRefused) {
+  const SnapshotManifest m{0xfeedbeefcafeULL, 123456, 3, 2 * kSnapshotChunkBytes + 10, 42};
+  const std::string text = FormatManifest(m);
+  const std::optional<SnapshotManifest> back = ParseManifest(text);
+  ASSERT_TRUE(back) << text;
+  EXPECT_EQ(back->id, m.id);
+  EXPECT_EQ(back->offset, m.offset);
+  EXPECT_EQ(back->chunks, m.chunks);
+  EXPECT_EQ(back->bytes, m.bytes);
+  EXPECT_EQ(back->state_hash, m.state_hash);
+  EXPECT_FALSE(ParseManifest(""));
+  EXPECT_FALSE(ParseManifest("vigil-state 2 1 2 3 4 5"));          // another format version
+  EXPECT_FALSE(ParseManifest("vigil-state 1 1 2 3 4"));            // a field short
+  EXPECT_FALSE(ParseManifest("vigil-state 1 1 2 3 4 5 6"));        // one too many
+  EXPECT_FALSE(ParseManifest("vigil-state 1 1 2 1 999999999 5"));  // more bytes than chunks hold
+  EXPECT_EQ(ChunkKey("payments", 3, 7), "payments/3#7");
+  EXPECT_EQ(ManifestKey("payments", 3), "payments/3");
 }
 
 }  // namespace
