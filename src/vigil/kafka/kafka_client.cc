@@ -145,6 +145,7 @@ size_t KafkaSource::SlotOf(const char* topic, int32_t partition) {
 void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
   if (on_rewind_) on_rewind_();
   rewound_ = true;
+  restore_start_ = Clock::now();  // the restore takes reading snapshots and replaying
   // Where the group's last committed transaction left each partition (stable offsets only:
   // with read_committed the broker waits for transactions still open on them).
   rd_kafka_topic_partition_list_t* committed = rd_kafka_topic_partition_list_copy(parts);
@@ -194,7 +195,10 @@ void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
   }
   rd_kafka_topic_partition_list_destroy(committed);
   rd_kafka_assign(rk_, parts);
-  restore_start_ = last_record_ = Clock::now();
+  last_record_ = Clock::now();
+  if (!restoring_ && !wanted.empty()) {  // restored from snapshots, nothing to replay
+    restore_seconds_.store(std::chrono::duration<double>(last_record_ - restore_start_).count());
+  }
   partitions_.store(parts->cnt);
   rebalances_.fetch_add(1);
 }

@@ -47,9 +47,9 @@ void CreateCompacted(rd_kafka_t* rk, const std::string& name, int partitions) {
   if (!t) throw std::runtime_error(fmt::format("kafka: state topic {}: {}", name, err));
   // Compacted: the newest snapshot of each partition stays. Segments roll every 10 minutes so
   // the cleaner gets to the older ones.
-  for (const auto& [k, v] : {std::pair{"cleanup.policy", "compact"},
-                             std::pair{"segment.ms", "600000"},
-                             std::pair{"min.cleanable.dirty.ratio", "0.1"}}) {
+  for (const auto& [k, v] :
+       {std::pair{"cleanup.policy", "compact"}, std::pair{"segment.ms", "600000"},
+        std::pair{"min.cleanable.dirty.ratio", "0.1"}}) {
     rd_kafka_NewTopic_set_config(t, k, v);
   }
   rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -79,10 +79,10 @@ void CreateCompacted(rd_kafka_t* rk, const std::string& name, int partitions) {
   rd_kafka_AdminOptions_destroy(options);
   rd_kafka_NewTopic_destroy(t);
   if (!failure.empty()) {
-    throw std::runtime_error(fmt::format(
-        "kafka: cannot create the state topic {}: {} (create it, compacted, or set "
-        "kafka.state.snapshot_interval: off)",
-        name, failure));
+    throw std::runtime_error(
+        fmt::format("kafka: cannot create the state topic {}: {} (create it, compacted, or set "
+                    "kafka.state.snapshot_interval: off)",
+                    name, failure));
   }
 }
 
@@ -125,24 +125,24 @@ std::optional<SnapshotManifest> ParseManifest(std::string_view value) {
 int EnsureStateTopic(rd_kafka_t* rk, const KafkaConfig& config) {
   if (const int n = PartitionCount(rk, config.state_topic); n > 0) return n;
   int partitions = 1;
-  for (const std::string& t : config.topics) partitions = std::max(partitions, PartitionCount(rk, t));
+  for (const std::string& t : config.topics)
+    partitions = std::max(partitions, PartitionCount(rk, t));
   CreateCompacted(rk, config.state_topic, partitions);
   for (int attempt = 0; attempt < 100; ++attempt) {
     if (const int n = PartitionCount(rk, config.state_topic); n > 0) return n;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  throw std::runtime_error(
-      fmt::format("kafka: the state topic {} was created but does not show up", config.state_topic));
+  throw std::runtime_error(fmt::format("kafka: the state topic {} was created but does not show up",
+                                       config.state_topic));
 }
 
-std::vector<std::optional<FoundState>> ReadStates(const KafkaConfig& config,
-                                                  int state_partitions,
+std::vector<std::optional<FoundState>> ReadStates(const KafkaConfig& config, int state_partitions,
                                                   const std::vector<WantedState>& wanted,
                                                   int timeout_ms) {
   std::vector<std::optional<FoundState>> found(wanted.size());
   if (wanted.empty() || state_partitions <= 0) return found;
   std::map<std::string, size_t, std::less<>> index;  // manifest key -> wanted
-  std::vector<int32_t> read;                          // state partitions to read
+  std::vector<int32_t> read;                         // state partitions to read
   for (size_t i = 0; i < wanted.size(); ++i) {
     index.emplace(ManifestKey(wanted[i].topic, wanted[i].partition), i);
     read.push_back(wanted[i].partition % state_partitions);
@@ -151,8 +151,8 @@ std::vector<std::optional<FoundState>> ReadStates(const KafkaConfig& config,
   read.erase(std::unique(read.begin(), read.end()), read.end());
 
   // A consumer of its own that joins no group: it reads committed snapshots only.
-  rd_kafka_conf_t* conf = internal::MakeConf(
-      config, {{"fetch.wait.max.ms", "10"}}, config.consumer_properties, "consumer_properties");
+  rd_kafka_conf_t* conf = internal::MakeConf(config, {{"fetch.wait.max.ms", "10"}},
+                                             config.consumer_properties, "consumer_properties");
   internal::Set(conf, "group.id", config.group + "-state-reader", "group");
   internal::Set(conf, "enable.auto.commit", "false", "defaults");
   internal::Set(conf, "enable.partition.eof", "true", "defaults");
@@ -215,16 +215,18 @@ std::vector<std::optional<FoundState>> ReadStates(const KafkaConfig& config,
     if (!m) continue;
     const std::string name = ManifestKey(wanted[i].topic, wanted[i].partition);
     if (m->state_hash != config.state_hash) {
-      Warn(fmt::format("{}: the state snapshot was taken under another pipeline state (features, "
-                       "dedup or lateness changed): rebuilding by replay from the start",
-                       name));
+      Warn(
+          fmt::format("{}: the state snapshot was taken under another pipeline state (features, "
+                      "dedup or lateness changed): rebuilding by replay from the start",
+                      name));
       continue;
     }
     if (m->offset > wanted[i].committed) {
       // Possible at least once: the snapshot was delivered, its offsets not committed.
-      Warn(fmt::format("{}: the state snapshot is ahead of the committed offset: rebuilding "
-                       "by replay from the start",
-                       name));
+      Warn(
+          fmt::format("{}: the state snapshot is ahead of the committed offset: rebuilding "
+                      "by replay from the start",
+                      name));
       continue;
     }
     auto bytes = std::make_shared<std::string>();

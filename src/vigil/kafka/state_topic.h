@@ -55,8 +55,7 @@ struct FoundState {
 // its latest snapshot that is whole, of this pipeline's state hash and not past the
 // committed offset (nullopt: none; the partition is rebuilt from its beginning). Warns on
 // stderr about snapshots it has to pass over. Gives up after `timeout_ms` (all nullopt).
-std::vector<std::optional<FoundState>> ReadStates(const KafkaConfig& config,
-                                                  int state_partitions,
+std::vector<std::optional<FoundState>> ReadStates(const KafkaConfig& config, int state_partitions,
                                                   const std::vector<WantedState>& wanted,
                                                   int timeout_ms);
 
