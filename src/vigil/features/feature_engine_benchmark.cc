@@ -127,13 +127,17 @@ void BM_CardFraudFeaturesWithAnomaly(benchmark::State& state) {
 BENCHMARK(BM_CardFraudFeaturesWithAnomaly)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 // An engine holding `cards` card entities (and the merchants and devices of the events that
-// made them), for the checkpoint benchmarks: each card gets one generated event.
-std::unique_ptr<vigil::features::FeatureEngine> EngineWithCards(const Fixture& f, int64_t cards) {
+// made them), for the checkpoint benchmarks: each card gets one generated event. With
+// `partitions`, card c is tagged as partition c % partitions (as a Kafka run keys them).
+std::unique_ptr<vigil::features::FeatureEngine> EngineWithCards(const Fixture& f, int64_t cards,
+                                                                int partitions = 0) {
   auto engine = std::make_unique<vigil::features::FeatureEngine>(f.pipeline, f.spec);
   std::vector<double> row(f.spec.features.size());
   for (int64_t c = 0; c < cards; ++c) {
     const size_t i = static_cast<size_t>(c) % f.events.size();
-    engine->UpdateEntity(0, vigil::HashId("card-" + std::to_string(c)), f.events[i], row);
+    vigil::Hash128 card = vigil::HashId("card-" + std::to_string(c));
+    if (partitions > 0) card = vigil::WithTag(card, static_cast<uint16_t>(c % partitions + 1));
+    engine->UpdateEntity(0, card, f.events[i], row);
     for (size_t en = 1; en < f.spec.entities.size(); ++en) {
       const vigil::Hash128& k = f.keys[i][en];
       if (k.lo != 0 || k.hi != 0) engine->UpdateEntity(static_cast<int>(en), k, f.events[i], row);
@@ -187,6 +191,48 @@ void BM_CheckpointRestore(benchmark::State& state) {
   std::remove(CheckpointPath().c_str());
 }
 BENCHMARK(BM_CheckpointRestore)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(2);
+
+// A Kafka run's partition snapshot (engine.cc): one partition's entities of 4 (1M cards in
+// all), saved untagged into memory, and loaded into an empty engine under another tag.
+std::optional<vigil::Hash128> OfPartition1(const vigil::Hash128& k) {
+  return vigil::TagOf(k) == 1 ? std::optional(vigil::WithTag(k, 0)) : std::nullopt;
+}
+
+void BM_PartitionSnapshot(benchmark::State& state) {
+  const Fixture& f = Data();
+  const auto engine = EngineWithCards(f, state.range(0), 4);
+  std::string bytes;
+  for (auto _ : state) {
+    vigil::SnapshotWriter out(&bytes, "ppart", 1);
+    engine->Save(out, OfPartition1);
+    out.Finish();
+  }
+  state.counters["MiB"] = static_cast<double>(bytes.size()) / 1048576.0;
+}
+BENCHMARK(BM_PartitionSnapshot)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(2);
+
+void BM_PartitionRestore(benchmark::State& state) {
+  const Fixture& f = Data();
+  std::string bytes;
+  {
+    const auto engine = EngineWithCards(f, state.range(0), 4);
+    vigil::SnapshotWriter out(&bytes, "ppart", 1);
+    engine->Save(out, OfPartition1);
+    out.Finish();
+  }
+  uint64_t entities = 0;
+  for (auto _ : state) {
+    auto engine = std::make_unique<vigil::features::FeatureEngine>(f.pipeline, f.spec);
+    vigil::SnapshotReader in(bytes, "partition", "ppart", 1);
+    engine->Load(in, [](const vigil::Hash128& k) { return std::optional(vigil::WithTag(k, 9)); });
+    entities = engine->EntityCount();
+    state.PauseTiming();
+    engine.reset();
+    state.ResumeTiming();
+  }
+  state.counters["entities"] = static_cast<double>(entities);
+}
+BENCHMARK(BM_PartitionRestore)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(2);
 
 }  // namespace
 
