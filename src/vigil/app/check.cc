@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -8,6 +9,7 @@
 #include "vigil/config/pipeline.h"
 #include "vigil/decode/decoder.h"
 #include "vigil/features/spec.h"
+#include "vigil/kafka/kafka_config.h"
 #include "vigil/source/record_source.h"
 
 namespace vigil::app {
@@ -16,6 +18,7 @@ int Check(const std::string& path, const std::string& input) {
   const config::Pipeline p = config::LoadPipelineFile(path);  // throws ConfigError: exit 2
   const features::Spec spec = features::ParseSpec(p);         // throws ConfigError: exit 2
   PipelineStages stages(p, spec);                             // rules, lists, decision
+  const std::optional<kafka::KafkaConfig> kc = kafka::LoadKafkaConfig(p);  // ConfigError: exit 2
   std::unique_ptr<decode::Decoder> decoder = decode::MakeDecoder(p);
   if (!input.empty() && decoder->WantsHeader()) {
     source::FileOptions o;
@@ -41,6 +44,11 @@ int Check(const std::string& path, const std::string& input) {
       f.size(), spec.entities.size(), spec.features.size(),
       stages.book() ? stages.book()->Current()->rules.size() : size_t{0},
       f[p.id_field].name.c_str(), f[p.time_field].name.c_str(), f[p.key_field].name.c_str());
+  if (kc) {
+    std::printf("  kafka: group %s, %zu topic(s), decisions to %s, state snapshots %s\n",
+                kc->group.c_str(), kc->topics.size(), kc->decisions_topic.c_str(),
+                kc->snapshot_interval_us > 0 ? ("to " + kc->state_topic).c_str() : "off");
+  }
   return 0;
 }
 
