@@ -212,6 +212,7 @@ struct Engine::Impl {
     }
     Event scratch;
     std::vector<source::Record> records;
+    std::vector<int32_t> released;
     const uint64_t limit = options.max_events;
     const Clock::time_point wall0 = Clock::now();
     int64_t time0 = INT64_MIN;
@@ -228,8 +229,12 @@ struct Engine::Impl {
         if (st.read_total >= limit) break;
         want = static_cast<size_t>(std::min<uint64_t>(want, limit - st.read_total));
       }
+      // Partitions released by the calls so far: their last records are in earlier batches,
+      // so freeing their state ahead of this batch's records loses nothing.
+      src.TakeReleased(released);
       if (!src.Next(records, want)) break;
       Batch* b = NewBatch();
+      for (const int32_t slot : released) Release(st, *b, slot);
       for (const source::Record& r : records) {
         if (decoder->WantsHeader()) {
           ReadHeader(*decoder, src, r.text, r.line);
@@ -567,6 +572,16 @@ struct Engine::Impl {
     }
     if (feature_count > 0) b.resets.push_back({TagOf(r), std::move(restored)});
     return ps;
+  }
+
+  // Forgets the state of a partition the source no longer reads (a rebalance moved it to
+  // another process): its clock stops holding the reported watermark back, its ids and (in
+  // band, through batch b) its entities are freed.
+  void Release(RouterState& st, Batch& b, int32_t slot) {
+    const auto p = static_cast<size_t>(slot);
+    if (p >= st.partitions.size() || st.partitions[p].salt == 0) return;
+    st.partitions[p] = PartitionState{};
+    if (feature_count > 0) b.resets.push_back({static_cast<uint16_t>(slot + 1), nullptr});
   }
 
   // Takes the router's part of a snapshot of every partition in b.positions (those that have

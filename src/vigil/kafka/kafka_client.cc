@@ -194,6 +194,9 @@ void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
     if (s.replaying) restoring_ = true;
   }
   rd_kafka_topic_partition_list_destroy(committed);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (!slots_[i].assigned) released_.push_back(static_cast<int32_t>(i));
+  }
   rd_kafka_assign(rk_, parts);
   last_record_ = Clock::now();
   if (!restoring_ && !wanted.empty()) {  // restored from snapshots, nothing to replay
@@ -333,6 +336,11 @@ void KafkaSource::Positions(std::vector<source::PartitionPosition>& out) const {
       out.push_back({s.topic, s.partition, s.next, static_cast<int32_t>(i)});
     }
   }
+}
+
+void KafkaSource::TakeReleased(std::vector<int32_t>& slots) {
+  slots.clear();
+  slots.swap(released_);
 }
 
 std::shared_ptr<const std::string> KafkaSource::RestoredState(int32_t slot) {

@@ -53,6 +53,7 @@ class KafkaSource final : public source::RecordSource {
   void Positions(std::vector<source::PartitionPosition>& out) const override;
   void OnRewind(std::function<void()> handler) override { on_rewind_ = std::move(handler); }
   std::shared_ptr<const std::string> RestoredState(int32_t slot) override;
+  void TakeReleased(std::vector<int32_t>& slots) override;
   void Rewind() override;
   const std::string& NameOf(const source::Record& r) const override;
   source::SourceStats Stats() const override;
@@ -107,6 +108,7 @@ class KafkaSource final : public source::RecordSource {
   std::atomic<double> restore_seconds_{0};
   std::atomic<uint64_t> restored_{0};
   int state_partitions_ = 0;
+  std::vector<int32_t> released_;  // slots unassigned by rebalances, for TakeReleased
 };
 
 // KafkaOutputs writes decisions, alerts, dead letters and late events to topics. With exactly

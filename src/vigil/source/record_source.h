@@ -95,6 +95,8 @@ class RecordSource {
     (void)slot;
     return nullptr;
   }
+  // The slots of partitions no longer assigned since the last call (their state may go).
+  virtual void TakeReleased(std::vector<int32_t>& slots) { slots.clear(); }
   // Names the record's origin in dead letters (a partitioned source names the partition).
   virtual const std::string& NameOf(const Record& r) const {
     (void)r;
