@@ -1011,6 +1011,7 @@ struct Engine::Impl {
     if (write_error) std::rethrow_exception(write_error);
     if (txn) {
       commit_txn();
+      if (!txn->Settle()) rewind_requested.store(true);
       if (rewind_requested.load()) {
         throw std::runtime_error(
             "the last transaction was aborted: its events are decided again on the next run");
