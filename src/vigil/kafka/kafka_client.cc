@@ -396,6 +396,11 @@ KafkaOutputs::KafkaOutputs(const KafkaConfig& config, const KafkaSource& source)
     // messages after it, which dooms the transaction); a crashed process that is not
     // restarted holds read_committed consumers of its partitions back for as long.
     defaults.emplace_back("transaction.timeout.ms", "60000");
+    // A transaction's offsets go in right after the last one committed, while the broker may
+    // still be writing its markers: it answers CONCURRENT_TRANSACTIONS and librdkafka retries
+    // after retry.backoff.ms (100 by default; AddPartitionsToTxn's own retry is 20), which
+    // was a 100 ms stall in every such commit.
+    defaults.emplace_back("retry.backoff.ms", "10");
   }
   rd_kafka_conf_t* conf =
       MakeConf(config_, defaults, config_.producer_properties, "producer_properties");
