@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -447,6 +448,7 @@ struct ConsumeArgs {
   std::string latency_field;
   bool latency_at_receipt = false;
   int64_t latency_skip = 0;
+  bool latency_by_second = false;
 };
 
 // Latency of each consumed message: its Kafka timestamp (CreateTime as its producer set it,
@@ -454,8 +456,8 @@ struct ConsumeArgs {
 // in milliseconds since the Unix epoch. Summarised as percentiles at the end.
 class Latencies {
  public:
-  Latencies(std::string field, bool at_receipt, int64_t skip)
-      : field_(std::move(field)), at_receipt_(at_receipt), skip_(skip) {}
+  Latencies(std::string field, bool at_receipt, int64_t skip, bool by_second)
+      : field_(std::move(field)), at_receipt_(at_receipt), skip_(skip), by_second_(by_second) {}
 
   void Add(const rd_kafka_message_t* msg) {
     if (skip_ > 0) {  // warm-up: not measured
@@ -482,6 +484,7 @@ class Latencies {
       return;
     }
     values_.push_back(static_cast<double>(timestamp_ms) - sent_ms);
+    if (by_second_) seconds_.push_back(timestamp_ms / 1000);
   }
 
   void Print() {
@@ -489,6 +492,7 @@ class Latencies {
       fmt::print(stderr, "kafka-tool: latency: no message had a numeric \"{}\"\n", field_);
       return;
     }
+    if (by_second_) PrintBySecond();
     std::sort(values_.begin(), values_.end());
     auto at = [this](double q) {
       const auto rank = static_cast<size_t>(q * static_cast<double>(values_.size()));
@@ -509,7 +513,24 @@ class Latencies {
   std::string buffer_;
   simdjson::ondemand::parser parser_;
   std::vector<double> values_;
+  std::vector<int64_t> seconds_;  // with by_second_: the second (of the timestamp) of each value
+  bool by_second_ = false;
   int64_t missing_ = 0;
+
+  // One line per second of the timestamps (receipt time with --latency-at-receipt): how many
+  // messages, their median and their maximum. Shows whether a tail is steady or spikes.
+  void PrintBySecond() const {
+    std::map<int64_t, std::vector<double>> by;
+    for (size_t i = 0; i < values_.size(); ++i) by[seconds_[i]].push_back(values_[i]);
+    const int64_t first = by.begin()->first;
+    for (auto& [second, v] : by) {
+      std::sort(v.begin(), v.end());
+      fmt::print(stderr,
+                 "kafka-tool: latency second {:3} (unix {}): {:6} messages, p50 {:6.1f} max "
+                 "{:6.1f}\n",
+                 second - first, second, v.size(), v[v.size() / 2], v.back());
+    }
+  }
 };
 
 // Every partition of `topic`, each from its first offset.
@@ -572,7 +593,8 @@ int Consume(const ConsumeArgs& args) {
 
   std::optional<Latencies> latencies;
   if (!args.latency_field.empty())
-    latencies.emplace(args.latency_field, args.latency_at_receipt, args.latency_skip);
+    latencies.emplace(args.latency_field, args.latency_at_receipt, args.latency_skip,
+                      args.latency_by_second);
   int64_t read = 0;
   std::string last_error;
   auto poll_until = [&](Clock::time_point until, int64_t limit) {
@@ -714,6 +736,8 @@ int main(int argc, char** argv) {
                         "is received (with --read-committed: to its transaction's commit)");
   consume_cmd->add_option("--latency-skip", consume.latency_skip,
                           "With --latency-field: leave the first N messages out (warm-up)");
+  consume_cmd->add_flag("--latency-by-second", consume.latency_by_second,
+                        "With --latency-field: also print each second's count, median and max");
 
   try {
     app.parse(argc, argv);

@@ -1048,6 +1048,13 @@ struct Engine::Impl {
     for (;;) {
       if (std::optional<Batch*> got = done.PopFor(wait)) {
         if (*got) ready.emplace((*got)->seq, *got);
+        // With transactional outputs, take every batch already done: a commit then covers all
+        // of them instead of one batch per commit while batches queue behind a slow commit.
+        while (txn) {
+          got = done.PopFor(std::chrono::microseconds(0));
+          if (!got) break;
+          if (*got) ready.emplace((*got)->seq, *got);
+        }
       }
       if (txn) {
         const uint64_t e = epoch.load(std::memory_order_acquire);
@@ -1106,8 +1113,7 @@ struct Engine::Impl {
                 total.stream.snapshot_bytes += bytes.size();
               }
               if (!b->positions.empty()) sent_positions = b->positions;
-              sent = true;
-              if (Clock::now() - last_commit >= commit_every) commit_txn();
+              sent = true;  // committed below, once every batch ready is sent
             } else {
               Write(*b, decisions_sink, dead_sink, late_sink, outs.alerts.get(), cursor);
             }
@@ -1125,7 +1131,7 @@ struct Engine::Impl {
       }
       if (txn && sent && !write_error && Clock::now() - last_commit >= commit_every) {
         try {
-          commit_txn();  // input went quiet: commit what was sent without waiting for more
+          commit_txn();  // every ready batch is sent (or input went quiet): one commit
         } catch (...) {
           write_error = std::current_exception();
           abort.store(true);
@@ -1167,6 +1173,7 @@ struct Engine::Impl {
     if (write_error) std::rethrow_exception(write_error);
     if (txn) {
       commit_txn();
+      if (!txn->Settle()) rewind_requested.store(true);
       if (rewind_requested.load()) {
         throw std::runtime_error(
             "the last transaction was aborted: its events are decided again on the next run");

@@ -40,6 +40,10 @@ class TransactionalOutputs {
   virtual void SendSnapshot(const source::PartitionPosition& at, std::string_view bytes) = 0;
   // Drops everything sent since the last commit.
   virtual void Abort() = 0;
+  // An implementation may let Commit return while its transaction is still committing (and
+  // report a failure from the next Commit instead). Settle waits for that and returns false
+  // when it had to be aborted. The engine calls it after its last commit.
+  virtual bool Settle() { return true; }
   // Milliseconds the last commit took, and commits/aborts so far (metrics).
   virtual double LastCommitMs() const = 0;
   virtual uint64_t Commits() const = 0;

@@ -424,6 +424,11 @@ KafkaOutputs::KafkaOutputs(const KafkaConfig& config, const KafkaSource& source)
     // messages after it, which dooms the transaction); a crashed process that is not
     // restarted holds read_committed consumers of its partitions back for as long.
     defaults.emplace_back("transaction.timeout.ms", "60000");
+    // A transaction's offsets go in right after the last one committed, while the broker may
+    // still be writing its markers: it answers CONCURRENT_TRANSACTIONS and librdkafka retries
+    // after retry.backoff.ms (100 by default; AddPartitionsToTxn's own retry is 20), which
+    // was a 100 ms stall in every such commit.
+    defaults.emplace_back("retry.backoff.ms", "10");
   }
   rd_kafka_conf_t* conf =
       MakeConf(config_, defaults, config_.producer_properties, "producer_properties");
@@ -451,10 +456,19 @@ KafkaOutputs::KafkaOutputs(const KafkaConfig& config, const KafkaSource& source)
     if (!TxnCall("init_transactions", [&] { return rd_kafka_init_transactions(rk_, 30000); })) {
       throw std::runtime_error("kafka: init_transactions asked for an abort");
     }
+    committer_ = std::thread([this] { CommitLoop(); });
   }
 }
 
 KafkaOutputs::~KafkaOutputs() {
+  if (committer_.joinable()) {
+    {
+      const std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    committer_.join();  // after the commit in flight, if any
+  }
   if (in_txn_) {
     if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_, 10000)) rd_kafka_error_destroy(e);
   }
@@ -482,9 +496,15 @@ void KafkaOutputs::Begin() {
   in_txn_ = true;
 }
 
+namespace {
+// How much a commit in flight lets the writer hold before it waits for the commit.
+constexpr size_t kMaxHeldBytes = 64u << 20;
+}  // namespace
+
 void KafkaOutputs::Send(Stream stream, std::string_view key, std::string_view line) {
-  rd_kafka_topic_t* t = topics_[static_cast<size_t>(stream)];
-  if (t) Produce(t, RD_KAFKA_PARTITION_UA, key, line);
+  if (rd_kafka_topic_t* t = topics_[static_cast<size_t>(stream)]) {
+    Enqueue(t, RD_KAFKA_PARTITION_UA, key, line);
+  }
 }
 
 void KafkaOutputs::SendSnapshot(const source::PartitionPosition& at, std::string_view bytes) {
@@ -501,9 +521,44 @@ void KafkaOutputs::SendSnapshot(const source::PartitionPosition& at, std::string
   for (uint32_t c = 0; c < m.chunks; ++c) {
     chunk.assign(reinterpret_cast<const char*>(&m.id), sizeof m.id);
     chunk.append(bytes.substr(size_t{c} * kSnapshotChunkBytes, kSnapshotChunkBytes));
-    Produce(state_topic_, to, ChunkKey(topic, at.partition, c), chunk);
+    Enqueue(state_topic_, to, ChunkKey(topic, at.partition, c), chunk);
   }
-  Produce(state_topic_, to, ManifestKey(topic, at.partition), FormatManifest(m));
+  Enqueue(state_topic_, to, ManifestKey(topic, at.partition), FormatManifest(m));
+}
+
+void KafkaOutputs::Enqueue(rd_kafka_topic_s* t, int32_t partition, std::string_view key,
+                           std::string_view line) {
+  if (config_.exactly_once) {
+    std::unique_lock lock(mu_);
+    if (in_flight_) {
+      if (held_bytes_.size() + key.size() + line.size() <= kMaxHeldBytes) {
+        held_.push_back({t, partition, held_bytes_.size(), static_cast<uint32_t>(key.size()),
+                         static_cast<uint32_t>(line.size())});
+        held_bytes_.append(key);
+        held_bytes_.append(line);
+        return;
+      }
+      changed_.wait(lock, [&] { return !in_flight_; });
+    }
+    if (!last_ok_ || commit_error_) {  // the next Commit reports it; until then, drop
+      held_.clear();
+      held_bytes_.clear();
+      return;
+    }
+    lock.unlock();
+    SendHeld();
+  }
+  Produce(t, partition, key, line);
+}
+
+void KafkaOutputs::SendHeld() {
+  const std::string_view bytes = held_bytes_;
+  for (const Held& h : held_) {
+    Produce(h.topic, h.partition, bytes.substr(h.at, h.key_len),
+            bytes.substr(h.at + h.key_len, h.line_len));
+  }
+  held_.clear();
+  held_bytes_.clear();
 }
 
 void KafkaOutputs::Produce(rd_kafka_topic_s* t, int32_t partition, std::string_view key,
@@ -537,7 +592,65 @@ void KafkaOutputs::Produce(rd_kafka_topic_s* t, int32_t partition, std::string_v
   }
 }
 
+bool KafkaOutputs::AwaitCommit(std::unique_lock<std::mutex>& lock) {
+  changed_.wait(lock, [&] { return !in_flight_; });
+  if (commit_error_) {
+    const std::exception_ptr e = commit_error_;
+    commit_error_ = nullptr;
+    std::rethrow_exception(e);
+  }
+  const bool ok = last_ok_;
+  last_ok_ = true;
+  return ok;
+}
+
 bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& positions) {
+  if (!config_.exactly_once) return CommitNow(positions);
+  {
+    std::unique_lock lock(mu_);
+    if (!AwaitCommit(lock)) {
+      // The last commit was aborted: what was sent after it belongs to no transaction that
+      // can commit. The engine rewinds to the committed positions.
+      held_.clear();
+      held_bytes_.clear();
+      return false;
+    }
+  }
+  SendHeld();  // the transaction now holds everything sent up to `positions`
+  {
+    const std::lock_guard lock(mu_);
+    commit_positions_ = positions;
+    in_flight_ = true;
+  }
+  changed_.notify_all();
+  return true;
+}
+
+void KafkaOutputs::CommitLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    changed_.wait(lock, [&] { return stopping_ || in_flight_; });
+    if (!in_flight_) return;
+    const std::vector<source::PartitionPosition> positions = commit_positions_;
+    lock.unlock();
+    bool ok = false;
+    std::exception_ptr error;
+    try {
+      ok = CommitNow(positions);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    last_ok_ = ok;
+    commit_error_ = error;
+    in_flight_ = false;
+    changed_.notify_all();
+  }
+}
+
+// Commits what was produced with `positions`: on the commit thread with exactly once (the
+// writer produces nothing meanwhile), else on the writer thread.
+bool KafkaOutputs::CommitNow(const std::vector<source::PartitionPosition>& positions) {
   const auto t0 = Clock::now();
   const PartitionList list = OffsetList(source_.Topics(), positions);
   rd_kafka_topic_partition_list_t* offsets = list.get();
@@ -560,7 +673,7 @@ bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& position
       in_txn_ = false;
       commits_.fetch_add(1);
     } else {
-      Abort();
+      AbortTxn();
     }
   } else {
     while (rd_kafka_flush(rk_, 1000) == RD_KAFKA_RESP_ERR__TIMED_OUT) {
@@ -575,20 +688,37 @@ bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& position
     }
     commits_.fetch_add(1);
   }
-  delivery_error_.clear();
   last_commit_ms_.store(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   return ok;
 }
 
 void KafkaOutputs::Abort() {
+  held_.clear();
+  held_bytes_.clear();
+  if (!config_.exactly_once) return;
+  {
+    std::unique_lock lock(mu_);
+    AwaitCommit(lock);  // an aborted commit is dropped with the rest (and counted already)
+  }
+  AbortTxn();
+}
+
+bool KafkaOutputs::Settle() {
+  if (!config_.exactly_once) return true;
+  std::unique_lock lock(mu_);
+  return AwaitCommit(lock);
+}
+
+// Aborts the open transaction, or forgets one that failed before it began. With no commit in
+// flight (or on the commit thread).
+void KafkaOutputs::AbortTxn() {
   const bool failed = failed_;
   failed_ = false;
-  if (!config_.exactly_once || (!in_txn_ && !failed)) return;
+  if (!in_txn_ && !failed) return;
   if (in_txn_) {
     TxnCall("abort_transaction", [&] { return rd_kafka_abort_transaction(rk_, 30000); });
   }
   in_txn_ = false;
-  delivery_error_.clear();
   aborts_.fetch_add(1);
 }
 

@@ -2,11 +2,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "vigil/engine/engine.h"
@@ -116,6 +119,14 @@ class KafkaSource final : public source::RecordSource {
 // consumed offsets in the same transaction, so consumers reading with read_committed see each
 // input event's decision once, across crashes. Without, an idempotent producer flushes and
 // the consumer commits the offsets after (at least once).
+//
+// With exactly once, a commit runs on a thread of its own so the engine's writer keeps going:
+// Commit hands the transaction over and returns; what is sent while it commits is held here
+// (a transaction cannot begin before the last one has committed) and goes into the next
+// transaction. At most one commit is in flight: the next Commit, Abort or Settle waits for it,
+// and a commit that had to be aborted is reported by the next Commit (or Settle) returning
+// false, with everything sent after it dropped. The engine's writer thread calls every method
+// but the metrics, which are thread-safe.
 class KafkaOutputs final : public engine::TransactionalOutputs {
  public:
   KafkaOutputs(const KafkaConfig& config, const KafkaSource& source);
@@ -127,14 +138,33 @@ class KafkaOutputs final : public engine::TransactionalOutputs {
   void SendSnapshot(const source::PartitionPosition& at, std::string_view bytes) override;
   bool Commit(const std::vector<source::PartitionPosition>& positions) override;
   void Abort() override;
+  bool Settle() override;
   double LastCommitMs() const override { return last_commit_ms_.load(); }
   uint64_t Commits() const override { return commits_.load(); }
   uint64_t Aborts() const override { return aborts_.load(); }
 
  private:
   friend struct Callbacks;
+  // A message sent while a commit was in flight: its topic and partition, and its key then its line
+  // at `at` in held_bytes_.
+  struct Held {
+    rd_kafka_topic_s* topic;
+    int32_t partition;
+    size_t at;
+    uint32_t key_len;
+    uint32_t line_len;
+  };
   void Begin();
+  // Sends a message, or holds it while a commit is in flight (exactly once).
+  void Enqueue(rd_kafka_topic_s* t, int32_t partition, std::string_view key, std::string_view line);
   void Produce(rd_kafka_topic_s* t, int32_t partition, std::string_view key, std::string_view line);
+  void SendHeld();
+  // Waits until no commit is in flight; rethrows a fatal error of the last one. Returns
+  // whether the last one committed (false once: the caller handles the abort).
+  bool AwaitCommit(std::unique_lock<std::mutex>& lock);
+  bool CommitNow(const std::vector<source::PartitionPosition>& positions);
+  void CommitLoop();
+  void AbortTxn();
 
   KafkaConfig config_;
   const KafkaSource& source_;
@@ -145,7 +175,20 @@ class KafkaOutputs final : public engine::TransactionalOutputs {
   bool in_txn_ = false;
   bool failed_ = false;  // the open transaction failed: nothing more is sent until Abort
   uint64_t unpolled_ = 0;
-  std::string delivery_error_;  // first failed delivery since the last commit
+  std::string delivery_error_;  // at least once: the first failed delivery (writer thread)
+
+  // The commit thread (exactly once only) and what it shares with the writer, under mu_.
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::thread committer_;
+  bool in_flight_ = false;  // a commit of `commit_positions_` runs on committer_
+  bool stopping_ = false;
+  bool last_ok_ = true;  // the last commit committed (false: it was aborted)
+  std::exception_ptr commit_error_;
+  std::vector<source::PartitionPosition> commit_positions_;
+  std::vector<Held> held_;  // sent while a commit was in flight, in order
+  std::string held_bytes_;
+
   std::atomic<double> last_commit_ms_{0};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> aborts_{0};

@@ -23,7 +23,8 @@ struct KafkaConfig {
   std::string dead_letters_topic;
   std::string late_topic;    // optional: late events go to the dead-letter topic
   bool exactly_once = true;  // Kafka transactions; false: at least once
-  int64_t commit_interval_us = 100'000;
+  // How often outputs and offsets commit: the latency to read_committed (docs/kafka.md).
+  int64_t commit_interval_us = 25'000;
   // Names this process among the group's (its transactional.id is GROUP-INSTANCE): a
   // restarted process with the same instance fences its predecessor at once. Give each
   // process of a group its own.
