@@ -152,8 +152,9 @@ std::string ProgressLine(const RunSummary& s, double eps) {
       "watermark {}",
       s.read, eps, s.alerts, s.dead_lettered, s.duplicate, s.late, wm);
   if (s.stream.partitioned) {
-    line += fmt::format("  lag {}  commit {:.1f} ms  rebalances {}", s.stream.consumer_lag,
-                        s.stream.last_commit_ms, s.stream.rebalances);
+    line += fmt::format("  lag {}  commit {:.1f} ms  rebalances {}  snapshots {}",
+                        s.stream.consumer_lag, s.stream.last_commit_ms, s.stream.rebalances,
+                        s.stream.snapshots);
   }
   return line;
 }
