@@ -717,9 +717,17 @@ struct Engine::Impl {
         if (!b->resets.empty()) ResetPartitions(*b, *fe, me);
         // Phase 1: every worker updates the entities it owns, for every event of the batch,
         // in order; each entity's features land in their own slots of the event's row.
+        // The state of the entities a few events on is fetched ahead (index entry two events
+        // ahead, blob one ahead), so its cache misses overlap the current update.
         for (size_t en = 0; en < entity_count; ++en) {
           const size_t base = en * batch_size;
+          const auto mine = [&](size_t i) {
+            return i < b->n && b->has_entity[base + i] &&
+                   OwnerOf(b->entity_keys[base + i].lo, workers) == me;
+          };
           for (size_t i = 0; i < b->n; ++i) {
+            if (mine(i + 2)) fe->PrefetchIndex(static_cast<int>(en), b->entity_keys[base + i + 2]);
+            if (mine(i + 1)) fe->PrefetchState(static_cast<int>(en), b->entity_keys[base + i + 1]);
             if (!b->has_entity[base + i]) continue;
             const Hash128& key = b->entity_keys[base + i];
             if (OwnerOf(key.lo, workers) != me) continue;

@@ -372,6 +372,18 @@ class EntityTable {
     return Blob(it->second);
   }
 
+  // Hints that the entity is about to be updated: PrefetchIndex starts loading its index
+  // entry, PrefetchState (once the entry is likely cached) every line of its blob. Neither
+  // changes anything; an unknown key is left alone.
+  void PrefetchIndex(const Hash128& key) const { index_.prefetch(key); }
+  void PrefetchState(const Hash128& key) const {
+    const auto it = index_.find(key);
+    if (it == index_.end()) return;
+    const std::byte* blob = Blob(it->second);
+    for (size_t at = 0; at < layout_.bytes; at += 64) __builtin_prefetch(blob + at);
+    __builtin_prefetch(blob + layout_.bytes - 1);
+  }
+
   void EvictIdle(int64_t now_us, size_t budget) {
     if (ttl_us_ <= 0 || keys_.empty()) return;
     for (size_t n = 0; n < budget && n < keys_.size(); ++n) {
@@ -765,6 +777,14 @@ void FeatureEngine::UpdateEntity(int entity, const Hash128& key, const Event& ev
                                  std::span<double> out) {
   EntityTable& table = *impl_->tables[static_cast<size_t>(entity)];
   impl_->Update(table, event, table.FindOrCreate(key, event.time_us), out);
+}
+
+void FeatureEngine::PrefetchIndex(int entity, const Hash128& key) const {
+  impl_->tables[static_cast<size_t>(entity)]->PrefetchIndex(key);
+}
+
+void FeatureEngine::PrefetchState(int entity, const Hash128& key) const {
+  impl_->tables[static_cast<size_t>(entity)]->PrefetchState(key);
 }
 
 void FeatureEngine::Derive(const Event& e, std::span<double> out) const {

@@ -32,6 +32,13 @@ class FeatureEngine {
 
   // Writes entity `entity`'s features into out[feature index] (only those features).
   void UpdateEntity(int entity, const Hash128& key, const Event& event, std::span<double> out);
+  // Hints for a worker that knows which entities come next (a batch): the state of an
+  // entity lives in memory a cache miss or two away (its index entry, then its blob), and
+  // these start loading it while the worker updates others. PrefetchIndex(entity, key) a
+  // couple of updates before UpdateEntity(entity, key, ...), PrefetchState one before. They
+  // change nothing and cost a hash lookup; an unknown key is ignored.
+  void PrefetchIndex(int entity, const Hash128& key) const;
+  void PrefetchState(int entity, const Hash128& key) const;
   // Writes the derived (ratio / diff) features into `out`; needs every other feature there.
   void Derive(const Event& event, std::span<double> out) const;
 

@@ -128,6 +128,34 @@ TEST(FeatureCheckpoint, RestoredStateGivesTheSameFeatures) {
   std::remove(path.c_str());
 }
 
+// Not a checkpoint, but the same stream: the prefetch hints a worker gives for the entities
+// ahead (known, new or unknown keys) leave every feature bit for bit as without them.
+TEST(FeatureEngine, PrefetchHintsChangeNothing) {
+  const Stream s;
+  FeatureEngine plain(s.pipeline, s.spec);
+  const std::vector<double> want = s.Run({&plain}, 0, 3000);
+  FeatureEngine hinted(s.pipeline, s.spec);
+  const size_t fc = s.spec.features.size();
+  std::vector<double> rows, row(fc);
+  for (size_t i = 0; i < s.events.size(); ++i) {
+    for (size_t en = 0; en < s.spec.entities.size(); ++en) {
+      const auto e = static_cast<int>(en);
+      if (i + 2 < s.events.size()) hinted.PrefetchIndex(e, s.Key(s.events[i + 2], en));
+      if (i + 1 < s.events.size()) hinted.PrefetchState(e, s.Key(s.events[i + 1], en));
+      hinted.PrefetchIndex(e, HashId("nobody"));
+      hinted.PrefetchState(e, HashId("nobody"));
+    }
+    std::fill(row.begin(), row.end(), std::nan(""));
+    for (size_t en = 0; en < s.spec.entities.size(); ++en) {
+      hinted.UpdateEntity(static_cast<int>(en), s.Key(s.events[i], en), s.events[i], row);
+    }
+    hinted.Derive(s.events[i], row);
+    rows.insert(rows.end(), row.begin(), row.end());
+  }
+  ExpectSameBits(rows, want);
+  EXPECT_EQ(hinted.EntityCount(), plain.EntityCount());
+}
+
 TEST(FeatureCheckpoint, OneShardSpreadOverTwoEngines) {
   const Stream s;
   FeatureEngine original(s.pipeline, s.spec);
