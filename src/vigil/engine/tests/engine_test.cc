@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "vigil/engine/tests/test_pipeline.h"
 #include "vigil/source/record_source.h"
 
 namespace vigil::engine {
@@ -50,20 +51,6 @@ class VectorSource final : public source::RecordSource {
   size_t next_ = 0;
   std::string name_ = "mem";
 };
-
-config::Pipeline TestPipeline(const std::string& extra = "") {
-  return config::LoadPipelineText(R"(name: t
-input:
-  fields:
-    - {name: id, type: string}
-    - {name: ts, type: timestamp}
-    - {name: card, type: string}
-    - {name: amount, type: float}
-event: {id: id, time: ts, key: card}
-lateness: {allowed: 1m}
-)" + extra,
-                                  "t.yaml");
-}
 
 std::string Tx(int id, const std::string& ts, const std::string& card, double amount = 1) {
   std::ostringstream s;

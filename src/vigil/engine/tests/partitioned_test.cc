@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "vigil/engine/engine.h"
+#include "vigil/engine/tests/test_pipeline.h"
 #include "vigil/features/spec.h"
 #include "vigil/source/record_source.h"
 
@@ -120,23 +121,13 @@ class Captured final : public TransactionalOutputs {
 };
 
 config::Pipeline Pipeline() {
-  return config::LoadPipelineText(R"(name: t
-input:
-  fields:
-    - {name: id, type: string}
-    - {name: ts, type: timestamp}
-    - {name: card, type: string}
-    - {name: amount, type: float}
-event: {id: id, time: ts, key: card}
-lateness: {allowed: 1m}
-entities:
+  return TestPipeline(R"(entities:
   card: {field: card, ttl: 30d}
 features:
   - {name: n_1h, entity: card, op: count, window: 1h, step: 5m}
   - {name: sum_1h, entity: card, op: sum, of: amount, window: 1h, step: 5m}
   - {name: ewma, entity: card, op: ewma, of: amount, half_life: 1d}
-)",
-                                  "t.yaml");
+)");
 }
 
 // Event i of partition `slot`: cards c<slot>-0..3, a minute apart.
