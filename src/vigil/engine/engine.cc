@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "vigil/common/snapshot_file.h"
+#include "vigil/common/thread_name.h"
 #include "vigil/decode/decoder.h"
 #include "vigil/engine/dedup.h"
 #include "vigil/engine/internal/blocking_queue.h"
@@ -192,6 +193,7 @@ struct Engine::Impl {
   }
 
   void Router(source::RecordSource& src) {
+    NameThisThread("vigil-router");
     uint64_t seq = 0;
     try {
       RouterLoop(src, seq);
@@ -684,6 +686,7 @@ struct Engine::Impl {
   }
 
   void Worker(int me, BlockingQueue<Batch*>& queue) {
+    NameThisThread(fmt::format("vigil-worker-{}", me));
     std::vector<std::unique_ptr<decide::Stage>> stages = factory->MakeStages(me);
     std::unique_ptr<features::FeatureEngine> fe;
     if (feature_count > 0)

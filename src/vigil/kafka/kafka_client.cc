@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "vigil/common/thread_name.h"
 #include "vigil/kafka/internal/conf.h"
 #include "vigil/kafka/state_topic.h"
 
@@ -627,6 +628,7 @@ bool KafkaOutputs::Commit(const std::vector<source::PartitionPosition>& position
 }
 
 void KafkaOutputs::CommitLoop() {
+  NameThisThread("vigil-commit");
   std::unique_lock lock(mu_);
   for (;;) {
     changed_.wait(lock, [&] { return stopping_ || in_flight_; });
