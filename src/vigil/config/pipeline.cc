@@ -311,7 +311,7 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
     }
   }
   if (const YAML::Node e = root["engine"]) {
-    r.AllowKeys(e, "engine", {"workers", "batch_size"});
+    r.AllowKeys(e, "engine", {"workers", "batch_size", "batches_in_flight"});
     int64_t workers = 0;
     if (r.Int(e, "workers", "engine", workers, false)) {
       if (workers < 0 || workers > 256)
@@ -325,6 +325,13 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
         r.Fail(e["batch_size"], "engine.batch_size", "expected 1..65536");
       else
         p.batch_size = static_cast<size_t>(batch);
+    }
+    int64_t in_flight = static_cast<int64_t>(p.batches_in_flight);
+    if (r.Int(e, "batches_in_flight", "engine", in_flight, false)) {
+      if (in_flight < 3 || in_flight > 4096)
+        r.Fail(e["batches_in_flight"], "engine.batches_in_flight", "expected 3..4096");
+      else
+        p.batches_in_flight = static_cast<size_t>(in_flight);
     }
   }
   if (const YAML::Node pv = root["privacy"]) {

@@ -156,7 +156,7 @@ struct Engine::Impl {
                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     workers = std::min(workers, 1024);
     batch_size = pipeline.batch_size;
-    const size_t pool = static_cast<size_t>(workers) * 4 + 4;
+    const size_t pool = pipeline.batches_in_flight;
     for (size_t i = 0; i < pool; ++i) {
       auto b = std::make_unique<Batch>();
       b->events.resize(batch_size);

@@ -103,6 +103,16 @@ dedup: {horizon: 10 minutes}
                           HasSubstr("bad.yaml:8:18: dedup.horizon: expected a duration")));
 }
 
+TEST(Pipeline, EngineQueuesAreSizedFromTheFileAndChecked) {
+  EXPECT_EQ(LoadPipelineText(kGood, "p.yaml").batches_in_flight, 48u);
+  const Pipeline p = LoadPipelineText(
+      std::string(kGood) + "engine: {batch_size: 256, batches_in_flight: 3}\n", "p.yaml");
+  EXPECT_EQ(p.batch_size, 256u);
+  EXPECT_EQ(p.batches_in_flight, 3u);
+  EXPECT_THAT(Diagnostics(std::string(kGood) + "engine: {batches_in_flight: 2}\n"),
+              ElementsAre("bad.yaml:14:29: engine.batches_in_flight: expected 3..4096"));
+}
+
 TEST(Pipeline, MissingFileIsAClearError) {
   try {
     LoadPipelineFile("/nonexistent/p.yaml");

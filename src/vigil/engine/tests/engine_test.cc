@@ -128,8 +128,15 @@ TEST(Engine, OutputIsInSourceOrderWhateverTheWorkerCount) {
   }
   const RunResult one = RunLines(p, lines, 1);
   const RunResult four = RunLines(p, lines, 4);
+  // The shallowest queue the pipeline file allows, with small batches: more batches than the
+  // queue holds, each through four workers.
+  auto shallow = p;
+  shallow.batch_size = 7;
+  shallow.batches_in_flight = 3;
+  const RunResult narrow = RunLines(shallow, lines, 4);
   EXPECT_EQ(one.summary.decided, 5000u);
   EXPECT_EQ(one.decisions, four.decisions);
+  EXPECT_EQ(one.decisions, narrow.decisions);
   // Records are numbered in source order.
   EXPECT_THAT(one.decisions, HasSubstr(R"("event_id":"e4999","key":"card52")"));
   EXPECT_EQ(std::count(one.decisions.begin(), one.decisions.end(), '\n'), 5000);
