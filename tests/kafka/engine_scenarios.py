@@ -217,6 +217,8 @@ def exactly_once(c):
     check(s["reconciled"], "counters do not reconcile")
     check(s["kafka"]["partitions"] == PARTITIONS and s["kafka"]["commits"] > 0,
           f"kafka metrics: {s['kafka']}")
+    check(0 < s["kafka"]["first_record_seconds"] < s["elapsed_seconds"],
+          f"the first record's time is not inside the run: {s['kafka']}")
     decisions = c.consume(dec, n)
     check(len(by_id(decisions)) == n, "duplicate decisions")
     letters = c.consume(dead, len(bad))

@@ -1093,6 +1093,10 @@ struct Engine::Impl {
           continue;
         }
         total.stream.replayed += b->replayed;
+        if (txn && b->stats.read > 0 && total.stream.first_record_seconds < 0) {
+          total.stream.first_record_seconds =
+              std::chrono::duration<double>(b->read_at - start).count();
+        }
         const uint64_t decided_before = total.decided;
         total.Add(b->stats);
         for (const auto& w : b->worker_stats) total.Add(w);

@@ -79,9 +79,11 @@ std::string SummaryJson(const RunSummary& s) {
     out += fmt::format(
         ",\"kafka\":{{\"consumer_lag\":{},\"partitions\":{},\"rebalances\":{},\"replayed\":{},"
         "\"commits\":{},\"aborts\":{},\"last_commit_ms\":{:.3f},\"restore_seconds\":{:.3f},"
-        "\"snapshots\":{},\"snapshot_bytes\":{},\"restored_from_snapshot\":{}}}",
+        "\"snapshots\":{},\"snapshot_bytes\":{},\"restored_from_snapshot\":{},"
+        "\"first_record_seconds\":{:.3f}}}",
         k.consumer_lag, k.partitions, k.rebalances, k.replayed, k.commits, k.aborts,
-        k.last_commit_ms, k.restore_seconds, k.snapshots, k.snapshot_bytes, k.restored);
+        k.last_commit_ms, k.restore_seconds, k.snapshots, k.snapshot_bytes, k.restored,
+        k.first_record_seconds);
   }
   if (s.challenger_scored > 0) {
     const double n = static_cast<double>(s.challenger_scored);
@@ -135,10 +137,10 @@ std::string SummaryText(const RunSummary& s) {
     out += fmt::format(
         "  kafka          {:>12} partitions, lag {}, {} commits ({} aborted), {} rebalances, "
         "{} records replayed to restore state ({:.2f}s, {} partitions from snapshots), {} "
-        "state snapshots written ({} bytes)\n",
+        "state snapshots written ({} bytes), first record after {:.2f}s\n",
         s.stream.partitions, s.stream.consumer_lag, s.stream.commits, s.stream.aborts,
         s.stream.rebalances, s.stream.replayed, s.stream.restore_seconds, s.stream.restored,
-        s.stream.snapshots, s.stream.snapshot_bytes);
+        s.stream.snapshots, s.stream.snapshot_bytes, s.stream.first_record_seconds);
   }
   out += fmt::format("  counters {}: read = decided + dead-lettered + duplicate + late\n",
                      s.Reconciles() ? "reconcile" : "DO NOT RECONCILE");

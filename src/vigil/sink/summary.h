@@ -86,6 +86,9 @@ struct RunSummary {
     uint64_t snapshots = 0;       // partition state snapshots written
     uint64_t snapshot_bytes = 0;  // ... and their size
     uint64_t restored = 0;        // partitions restored from a snapshot (not from their start)
+    // Seconds from the start of the run to reading its first new record: joining the group,
+    // the committed offsets, any restore. -1 until then.
+    double first_record_seconds = -1;
   } stream;
   // From the router reading a batch's records to the writer writing their decisions, one
   // observation per decision at its batch's latency (set by the writer; not restored from a
