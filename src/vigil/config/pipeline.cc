@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -312,27 +313,19 @@ Pipeline Parse(const YAML::Node& root, const std::string& path) {
   }
   if (const YAML::Node e = root["engine"]) {
     r.AllowKeys(e, "engine", {"workers", "batch_size", "batches_in_flight"});
-    int64_t workers = 0;
-    if (r.Int(e, "workers", "engine", workers, false)) {
-      if (workers < 0 || workers > 256)
-        r.Fail(e["workers"], "engine.workers", "expected 0..256");
-      else
-        p.workers = static_cast<int>(workers);
-    }
-    int64_t batch = static_cast<int64_t>(p.batch_size);
-    if (r.Int(e, "batch_size", "engine", batch, false)) {
-      if (batch < 1 || batch > 65536)
-        r.Fail(e["batch_size"], "engine.batch_size", "expected 1..65536");
-      else
-        p.batch_size = static_cast<size_t>(batch);
-    }
-    int64_t in_flight = static_cast<int64_t>(p.batches_in_flight);
-    if (r.Int(e, "batches_in_flight", "engine", in_flight, false)) {
-      if (in_flight < 3 || in_flight > 4096)
-        r.Fail(e["batches_in_flight"], "engine.batches_in_flight", "expected 3..4096");
-      else
-        p.batches_in_flight = static_cast<size_t>(in_flight);
-    }
+    // engine.KEY, an integer in [lo, hi], into `to` (left as it is when absent or bad).
+    auto in_range = [&](const char* key, int64_t lo, int64_t hi, auto& to) {
+      int64_t v = static_cast<int64_t>(to);
+      if (!r.Int(e, key, "engine", v, false)) return;
+      if (v < lo || v > hi) {
+        r.Fail(e[key], fmt::format("engine.{}", key), fmt::format("expected {}..{}", lo, hi));
+      } else {
+        to = static_cast<std::remove_reference_t<decltype(to)>>(v);
+      }
+    };
+    in_range("workers", 0, 256, p.workers);
+    in_range("batch_size", 1, 65536, p.batch_size);
+    in_range("batches_in_flight", 3, 4096, p.batches_in_flight);
   }
   if (const YAML::Node pv = root["privacy"]) {
     r.AllowKeys(pv, "privacy", {"tokenize", "key_env"});
