@@ -612,16 +612,13 @@ struct FeatureEngine::Impl {
       const auto& c = l.clocks[static_cast<size_t>(r.clock)];
       const int64_t k = step_bucket[static_cast<size_t>(c.step)];
       const uint32_t slot = r.slots.Mod(k);
-      if (gate_passed[static_cast<size_t>(c.gate)]) {
-        double v = r.of >= 0 ? NumericValue(e, r.of) : 0.0;
-        // Only a count shares a ring with an always-present field; were the decoder to let
-        // a value be missing, count the event rather than poison the sums.
-        if (std::isnan(v)) v = 0.0;
-        fi::RingAddAt(r.layout, b + r.offset, k, slot, clock_before[static_cast<size_t>(r.clock)],
-                      v);
-      }
-      fi::RingReadAt(r.layout, b + r.offset, k, slot, clock_after[static_cast<size_t>(r.clock)],
-                     aggs[i]);
+      const bool add = gate_passed[static_cast<size_t>(c.gate)] != 0;
+      double v = add && r.of >= 0 ? NumericValue(e, r.of) : 0.0;
+      // Only a count shares a ring with an always-present field; were the decoder to let
+      // a value be missing, count the event rather than poison the sums.
+      if (std::isnan(v)) v = 0.0;
+      fi::RingAddReadAt(r.layout, b + r.offset, k, slot, clock_before[static_cast<size_t>(r.clock)],
+                        clock_after[static_cast<size_t>(r.clock)], add, v, aggs[i]);
     }
     for (size_t i = 0; i < l.distincts.size(); ++i) {
       const auto& d = l.distincts[i];

@@ -4,6 +4,7 @@
 // Times and values come from precomputed tables so the loop measures the kernels, not an RNG.
 // Most cases keep one entity hot in L1; *_Slab cases spread events over many entities, so the
 // state is a cache miss as in a real worker's slab.
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -90,6 +91,58 @@ void BM_RingAddRead_60x1min_All(benchmark::State& state) {
 BENCHMARK(BM_RingAddRead_12x5min_All);
 BENCHMARK(BM_RingAddRead_12x5min_CountSum);
 BENCHMARK(BM_RingAddRead_60x1min_All);
+
+// The engine's ring call (the cursor kept by the caller), on card-like bucket gaps over 512
+// rings: 55% of adds a whole window or more after the previous one, 30% a few buckets on,
+// 15% in the same bucket. range(0) = 0: RingAddAt then RingReadAt (as before the fused
+// call), 1: RingAddReadAt.
+void BM_RingAddReadAt_CardGaps(benchmark::State& state) {
+  const RingLayout l{12, 1, true, false, false, false, false, false};
+  constexpr size_t kRings = 512;
+  struct Add {
+    int64_t k, newest;
+    double v;
+  };
+  std::mt19937_64 rng(1);
+  std::vector<Add> adds(kEvents);
+  std::vector<int64_t> newest(kRings, kNoBucket);
+  const std::vector<double> amounts = Amounts();
+  for (size_t i = 0; i < kEvents; ++i) {
+    int64_t& n = newest[i % kRings];
+    const uint64_t x = rng() % 100;
+    const int64_t k = n == kNoBucket ? 1000
+                      : x < 55       ? n + l.buckets + static_cast<int64_t>(rng() % 50)
+                      : x < 85       ? n + 1 + static_cast<int64_t>(rng() % (l.buckets - 1))
+                                     : n;
+    adds[i] = {k, n, amounts[i]};
+    n = k;
+  }
+  const size_t stride = RingBytes(l);
+  std::vector<uint64_t> slab = Slab(kRings, stride);
+  const bool fused = state.range(0) != 0;
+  size_t i = 0;
+  WindowAgg agg;
+  for (auto _ : state) {
+    if (i == 0) {
+      state.PauseTiming();  // every pass starts from empty rings, as the gaps were drawn
+      for (size_t r = 0; r < kRings; ++r) RingInit(l, At(slab, stride, r));
+      state.ResumeTiming();
+    }
+    const Add& a = adds[i];
+    std::byte* s = At(slab, stride, i % kRings);
+    const uint32_t slot = SlotOf(a.k, l.buckets);
+    const int64_t after = a.newest == kNoBucket ? a.k : std::max(a.newest, a.k);
+    if (fused) {
+      RingAddReadAt(l, s, a.k, slot, a.newest, after, true, a.v, agg);
+    } else {
+      RingAddAt(l, s, a.k, slot, a.newest, a.v);
+      RingReadAt(l, s, a.k, slot, after, agg);
+    }
+    benchmark::DoNotOptimize(agg);
+    if (++i == kEvents) i = 0;
+  }
+}
+BENCHMARK(BM_RingAddReadAt_CardGaps)->Arg(0)->Arg(1);
 
 // The same over a slab of range(0) entities, each event for a random one: 1K entities x 440
 // bytes fit in L2; 256K x 440 bytes = 110 MB, so the state comes from DRAM.

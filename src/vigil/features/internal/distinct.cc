@@ -97,6 +97,16 @@ inline Reg RegOfFp(uint32_t fp) {
   return {fp >> 24, static_cast<uint8_t>(std::countl_zero((fp << 8) | 0x80u) + 1)};
 }
 
+// The linear-counting estimate m * log(m / zeros) for zeros = 1 .. 256 (index 0 unused),
+// computed once with the expression a read would use, so a read looks it up: the same values,
+// without a log per read.
+const std::array<double, kRegs + 1> kLinearCounting = [] {
+  std::array<double, kRegs + 1> t{};
+  constexpr double m = kRegs;
+  for (uint32_t zeros = 1; zeros <= kRegs; ++zeros) t[zeros] = m * std::log(m / zeros);
+  return t;
+}();
+
 // sum(2^-r) and the number of zero registers of a register row, kept exactly as three 32-bit
 // integer sums: ranks 0..23 in units of 2^-23, 24..47 in units of 2^-47, 48.. in units of
 // 2^-71 (each term <= 2^23, so 256 of them fit). Integer, so it can be updated incrementally
@@ -118,7 +128,22 @@ struct Sums {
   }
 
   static Sums Of(const uint8_t* regs) {
+    // A rank of 24 or more comes with probability 2^-23 per value, so rows almost never have
+    // one: then mid and lo are 0 and hi is a plain sum of shifts, which vectorises without the
+    // selects of Add.
+    uint8_t top = 0;
+    for (size_t i = 0; i < kRegs; ++i) top = std::max(top, regs[i]);
     Sums s;
+    if (top < 24) {
+      uint32_t hi = 0, zeros = 0;
+      for (size_t i = 0; i < kRegs; ++i) {
+        hi += (1u << 23) >> regs[i];
+        zeros += regs[i] == 0;
+      }
+      s.hi = hi;
+      s.zeros = zeros;
+      return s;
+    }
     for (size_t i = 0; i < kRegs; ++i) s.Add(regs[i]);
     return s;
   }
@@ -129,9 +154,11 @@ struct Sums {
     constexpr double m = kRegs;
     constexpr double alpha = 0.7213 / (1.0 + 1.079 / m);
     if (zeros == kRegs) return 0;
-    const double z = std::ldexp(hi, -23) + std::ldexp(mid, -47) + std::ldexp(lo, -71);
+    // Scaling an integer below 2^32 by a power of two is exact: the same as std::ldexp.
+    const double z = static_cast<double>(hi) * 0x1p-23 + static_cast<double>(mid) * 0x1p-47 +
+                     static_cast<double>(lo) * 0x1p-71;
     const double e = alpha * m * m / z;
-    if (e <= 2.5 * m && zeros > 0) return m * std::log(m / zeros);
+    if (e <= 2.5 * m && zeros > 0) return kLinearCounting[zeros];
     return e;
   }
 };

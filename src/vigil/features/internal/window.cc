@@ -28,6 +28,17 @@ inline Offsets OffsetsOf(const RingLayout& l) {
   return o;
 }
 
+// old + v * v as a ring's sum of squares takes it, in every path: one fused multiply-add
+// where the target has FMA (the compiler contracts the expression there), else a multiply and
+// an add. Spelled out so that two paths cannot round the square differently.
+inline double AddSquare(double old, double v) {
+#if defined(__FMA__)
+  return std::fma(v, v, old);
+#else
+  return old + v * v;
+#endif
+}
+
 void ClearSlot(const RingLayout& l, const Offsets& o, std::byte* state, uint32_t slot) {
   StoreAt<uint32_t>(state + o.count + 4 * slot, 0);
   if (l.sum) StoreAt<double>(state + o.sum + 8 * slot, 0.0);
@@ -78,6 +89,100 @@ constexpr std::array<FoldFn, sizeof...(I)> MakeFolds(std::index_sequence<I...>) 
 }
 constexpr std::array<FoldFn, 16> kFolds = MakeFolds(std::make_index_sequence<16>{});
 
+// RingAddReadAt at or past the newest bucket (gap = k - newest, clamped to nb; nb when the
+// ring is empty), for one combination of kept aggregates. It clears the slots of buckets
+// (newest, k] as RingAddAt does, adds v to slot k, and reads the window ending at k: every slot,
+// folded as Fold does over [0, nb) (slot s feeds chain s & 1, in increasing order), so the
+// aggregates are the same bit for bit. After a clear of every slot only slot k is live: a fold
+// would add the other slots' +0.0 to sums that start at +0.0 and are never -0.0 (round to
+// nearest), and x + +0.0 == x for every x but -0.0, so the sums are the slot's own, exactly;
+// the min and max of one value are that value. `state` is the ring's arrays (past the cursor).
+template <bool kSum, bool kSumsq, bool kMin, bool kMax>
+void AddReadNewest(uint32_t nb, std::byte* state, uint32_t slot, int64_t gap, double v,
+                   WindowAgg& out) {
+  const size_t b = nb;
+  std::byte* const sums = state;
+  std::byte* const sumsqs = sums + (kSum ? 8 * b : 0);
+  std::byte* const mins = sumsqs + (kSumsq ? 8 * b : 0);
+  std::byte* const maxs = mins + (kMin ? 8 * b : 0);
+  std::byte* const counts = maxs + (kMax ? 8 * b : 0);
+  auto clear = [&](uint32_t s) {
+    StoreAt<uint32_t>(counts + 4 * s, 0);
+    if constexpr (kSum) StoreAt<double>(sums + 8 * s, 0.0);
+    if constexpr (kSumsq) StoreAt<double>(sumsqs + 8 * s, 0.0);
+    if constexpr (kMin) StoreAt<double>(mins + 8 * s, kInf);
+    if constexpr (kMax) StoreAt<double>(maxs + 8 * s, -kInf);
+  };
+  const bool whole = gap >= nb;
+  if (whole) {
+    for (uint32_t s = 0; s < nb; ++s) clear(s);
+  } else {
+    // The slots after newest's, up to and including k's: [slot - gap + 1, slot], wrapping.
+    const auto g = static_cast<uint32_t>(gap);
+    if (slot + 1 >= g) {
+      for (uint32_t s = slot + 1 - g; s <= slot; ++s) clear(s);  // none when g == 0
+    } else {
+      for (uint32_t s = 0; s <= slot; ++s) clear(s);
+      for (uint32_t s = nb - (g - slot - 1); s < nb; ++s) clear(s);
+    }
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::byte* c = counts + 4 * slot;
+  StoreAt<uint32_t>(c, LoadAt<uint32_t>(c) + 1);
+  double sum = 0.0, sumsq = 0.0, min = nan, max = nan;
+  if constexpr (kSum) {
+    std::byte* p = sums + 8 * slot;
+    sum = LoadAt<double>(p) + v;
+    StoreAt<double>(p, sum);
+  }
+  if constexpr (kSumsq) {
+    std::byte* p = sumsqs + 8 * slot;
+    sumsq = AddSquare(LoadAt<double>(p), v);
+    StoreAt<double>(p, sumsq);
+  }
+  if constexpr (kMin) {
+    std::byte* p = mins + 8 * slot;
+    min = std::min(LoadAt<double>(p), v);
+    StoreAt<double>(p, min);
+  }
+  if constexpr (kMax) {
+    std::byte* p = maxs + 8 * slot;
+    max = std::max(LoadAt<double>(p), v);
+    StoreAt<double>(p, max);
+  }
+  if (whole) {
+    out = WindowAgg{1, sum, sumsq, min, max};
+    return;
+  }
+  uint64_t n = 0;
+  double s0 = 0, s1 = 0, q0 = 0, q1 = 0, lo0 = kInf, lo1 = kInf, hi0 = -kInf, hi1 = -kInf;
+  auto one = [&](uint32_t s, double& sa, double& qa, double& la, double& ha) {
+    n += LoadAt<uint32_t>(counts + 4 * s);
+    if constexpr (kSum) sa += LoadAt<double>(sums + 8 * s);
+    if constexpr (kSumsq) qa += LoadAt<double>(sumsqs + 8 * s);
+    if constexpr (kMin) la = std::min(la, LoadAt<double>(mins + 8 * s));
+    if constexpr (kMax) ha = std::max(ha, LoadAt<double>(maxs + 8 * s));
+  };
+  uint32_t s = 0;
+  for (; s + 2 <= nb; s += 2) {
+    one(s, s0, q0, lo0, hi0);
+    one(s + 1, s1, q1, lo1, hi1);
+  }
+  if (s < nb) one(s, s0, q0, lo0, hi0);
+  out = WindowAgg{n, s0 + s1, q0 + q1, nan, nan};  // n >= 1: the add
+  if constexpr (kMin) out.min = std::min(lo0, lo1);
+  if constexpr (kMax) out.max = std::max(hi0, hi1);
+}
+
+using AddReadFn = void (*)(uint32_t, std::byte*, uint32_t, int64_t, double, WindowAgg&);
+
+// Indexed as kFolds.
+template <size_t... I>
+constexpr std::array<AddReadFn, sizeof...(I)> MakeAddReads(std::index_sequence<I...>) {
+  return {AddReadNewest<(I & 1) != 0, (I & 2) != 0, (I & 4) != 0, (I & 8) != 0>...};
+}
+constexpr std::array<AddReadFn, 16> kAddReads = MakeAddReads(std::make_index_sequence<16>{});
+
 }  // namespace
 
 size_t RingBytes(const RingLayout& layout) { return OffsetsOf(layout).end; }
@@ -122,7 +227,7 @@ bool RingAddAt(const RingLayout& layout, std::byte* state, int64_t k, uint32_t s
   }
   if (layout.sumsq) {
     std::byte* p = state + o.sumsq + 8 * slot;
-    StoreAt<double>(p, LoadAt<double>(p) + v * v);
+    StoreAt<double>(p, AddSquare(LoadAt<double>(p), v));
   }
   if (layout.KeepsMin()) {
     std::byte* p = state + o.min + 8 * slot;
@@ -166,6 +271,20 @@ void RingReadAt(const RingLayout& layout, const std::byte* state, int64_t k, uin
     if (keeps_min) agg.min = std::min(acc.min[0], acc.min[1]);
     if (keeps_max) agg.max = std::max(acc.max[0], acc.max[1]);
   }
+}
+
+void RingAddReadAt(const RingLayout& layout, std::byte* state, int64_t k, uint32_t slot,
+                   int64_t newest, int64_t after, bool add, double v, WindowAgg& out) {
+  if (!add || (newest != kNoBucket && k < newest)) {
+    if (add) RingAddAt(layout, state, k, slot, newest, v);
+    RingReadAt(layout, state, k, slot, after, out);
+    return;
+  }
+  // after == k: the read is at the newest bucket.
+  const uint16_t nb = layout.buckets;
+  const int64_t gap = newest == kNoBucket ? nb : std::min<int64_t>(k - newest, nb);
+  kAddReads[layout.sum | layout.sumsq << 1 | layout.KeepsMin() << 2 | layout.KeepsMax() << 3](
+      nb, state + (layout.own_cursor ? sizeof(int64_t) : 0), slot, gap, v, out);
 }
 
 bool RingAdd(const RingLayout& layout, std::byte* state, int64_t t_us, double v) {

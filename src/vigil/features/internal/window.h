@@ -151,6 +151,14 @@ bool RingAddAt(const RingLayout& layout, std::byte* state, int64_t k, uint32_t s
 void RingReadAt(const RingLayout& layout, const std::byte* state, int64_t k, uint32_t slot,
                 int64_t newest, WindowAgg& out);
 
+// RingAddAt (when `add`) and then RingReadAt at `after`, the ring's newest bucket after the
+// add (max(newest, k) when adding, else newest), in one call: the same state and the same
+// aggregates, bit for bit. The usual case, an add at or past the newest bucket, runs a version
+// compiled for the layout's aggregates; when the add is a whole window or more past the
+// newest bucket, the read is the one live bucket, without a fold.
+void RingAddReadAt(const RingLayout& layout, std::byte* state, int64_t k, uint32_t slot,
+                   int64_t newest, int64_t after, bool add, double v, WindowAgg& out);
+
 // Mean of a window (NaN when empty).
 inline double WindowMean(const WindowAgg& a) {
   return a.count == 0 ? std::nan("") : a.sum / static_cast<double>(a.count);

@@ -128,6 +128,69 @@ TEST(Ring, WindowBoundaryExactlyOneWindowOldIsOut) {
   EXPECT_EQ(a.min, 2.0);
 }
 
+// RingAddReadAt against RingAddAt then RingReadAt, as the engine used them: the same state
+// bytes and the same aggregates, bit for bit, for every combination of kept aggregates, with
+// adds in the newest bucket, a few buckets on, whole windows on, late, too late, and skipped
+// (a gate that does not pass); values include zeros of both signs and wide magnitudes.
+TEST(Ring, AddReadAtMatchesAddThenRead) {
+  auto bits = [](double x) { return std::bit_cast<uint64_t>(x); };
+  std::mt19937_64 rng(11);
+  for (int aggs = 0; aggs < 16; ++aggs) {
+    for (uint16_t nb : {1, 2, 5, 10, 12, 13}) {
+      for (bool own : {false, true}) {
+        RingLayout l{
+            nb, 1000, (aggs & 1) != 0, (aggs & 2) != 0, false, (aggs & 4) != 0, (aggs & 8) != 0,
+            own};
+        const size_t n = RingBytes(l);
+        Blob a(n), b(n);
+        RingInit(l, a.data());
+        RingInit(l, b.data());
+        int64_t newest = kNoBucket;
+        int64_t k = 1000;
+        for (int i = 0; i < 3000; ++i) {
+          const uint64_t r = rng();
+          switch (r % 8) {
+            case 0:
+            case 1:
+              break;  // the same bucket
+            case 2:
+            case 3:
+              k += 1 + static_cast<int64_t>((r >> 8) % nb);  // within a window
+              break;
+            case 4:
+              k += nb + static_cast<int64_t>((r >> 8) % 100);  // a window or more
+              break;
+            case 5:
+              k -= static_cast<int64_t>((r >> 8) % (2 * nb + 1));  // late, maybe too late
+              break;
+            default:
+              k = newest == kNoBucket ? k : newest + static_cast<int64_t>((r >> 8) % 3);
+              break;
+          }
+          const bool add = (r >> 20) % 5 != 0;
+          double v = std::ldexp(static_cast<double>((r >> 24) % 100000) - 20000.0,
+                                static_cast<int>((r >> 44) % 40) - 20);
+          if ((r >> 60) == 0) v = -0.0;
+          if ((r >> 60) == 1) v = 0.0;
+          const uint32_t slot = SlotOf(k, nb);
+          const int64_t after = add ? (newest == kNoBucket ? k : std::max(newest, k)) : newest;
+          WindowAgg x{}, y{};
+          if (add) RingAddAt(l, a.data(), k, slot, newest, v);
+          RingReadAt(l, a.data(), k, slot, after, x);
+          RingAddReadAt(l, b.data(), k, slot, newest, after, add, v, y);
+          ASSERT_EQ(std::memcmp(a.data(), b.data(), n), 0) << "aggs " << aggs << " nb " << nb;
+          ASSERT_EQ(x.count, y.count);
+          ASSERT_EQ(bits(x.sum), bits(y.sum));
+          ASSERT_EQ(bits(x.sumsq), bits(y.sumsq));
+          ASSERT_EQ(bits(x.min), bits(y.min));
+          ASSERT_EQ(bits(x.max), bits(y.max));
+          newest = after;
+        }
+      }
+    }
+  }
+}
+
 TEST(Ring, BucketIndexIsFloorDivision) {
   EXPECT_EQ(BucketOf(0, 10), 0);
   EXPECT_EQ(BucketOf(9, 10), 0);
