@@ -137,10 +137,13 @@ std::string SummaryText(const RunSummary& s) {
     out += fmt::format(
         "  kafka          {:>12} partitions, lag {}, {} commits ({} aborted), {} rebalances, "
         "{} records replayed to restore state ({:.2f}s, {} partitions from snapshots), {} "
-        "state snapshots written ({} bytes), first record after {:.2f}s\n",
+        "state snapshots written ({} bytes), {}\n",
         s.stream.partitions, s.stream.consumer_lag, s.stream.commits, s.stream.aborts,
         s.stream.rebalances, s.stream.replayed, s.stream.restore_seconds, s.stream.restored,
-        s.stream.snapshots, s.stream.snapshot_bytes, s.stream.first_record_seconds);
+        s.stream.snapshots, s.stream.snapshot_bytes,
+        s.stream.first_record_seconds < 0
+            ? std::string("no new record")
+            : fmt::format("first record after {:.2f}s", s.stream.first_record_seconds));
   }
   out += fmt::format("  counters {}: read = decided + dead-lettered + duplicate + late\n",
                      s.Reconciles() ? "reconcile" : "DO NOT RECONCILE");

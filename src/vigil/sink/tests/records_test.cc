@@ -124,5 +124,15 @@ TEST(Summary, JsonHasTheReconciliationKeys) {
   EXPECT_FALSE(s.Reconciles());
 }
 
+TEST(Summary, KafkaRunsSayWhenTheirFirstRecordCame) {
+  RunSummary s;
+  s.stream.partitioned = true;
+  EXPECT_NE(SummaryText(s).find("no new record"), std::string::npos) << SummaryText(s);
+  EXPECT_NE(SummaryJson(s).find(R"("first_record_seconds":-1.000)"), std::string::npos);
+  s.stream.first_record_seconds = 0.25;
+  EXPECT_NE(SummaryText(s).find("first record after 0.25s"), std::string::npos) << SummaryText(s);
+  EXPECT_NE(SummaryJson(s).find(R"("first_record_seconds":0.250)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vigil::sink
