@@ -131,7 +131,7 @@ struct Engine::Impl {
   size_t feature_count = 0;
   size_t entity_count = 0;
   std::vector<std::string> feature_names;
-  sink::DecisionFormat format;  // how workers write decisions
+  sink::DecisionWriter decisions;  // how workers write decisions
 
   Impl(const config::Pipeline& p, decide::StageFactory* f, RunOptions o)
       : pipeline(p), factory(f), options(std::move(o)) {
@@ -140,6 +140,7 @@ struct Engine::Impl {
       entity_count = options.features->entities.size();
       for (const auto& fs : options.features->features) feature_names.push_back(fs.name);
     }
+    sink::DecisionFormat format;
     format.include_event = options.include_event;
     if (options.emit_features) format.feature_names = feature_names;
     format.tokenizer = options.tokenizer;
@@ -150,6 +151,7 @@ struct Engine::Impl {
           "the pipeline tokenizes fields (privacy.tokenize) but the run "
           "has no tokenizer: refusing to write them as they are");
     }
+    decisions = sink::DecisionWriter(pipeline, std::move(format));
     workers = options.workers > 0 ? options.workers
               : pipeline.workers > 0
                   ? pipeline.workers
@@ -800,7 +802,7 @@ struct Engine::Impl {
         b->alert[i] = decision.IsAlert();
         if (decision.IsAlert()) ++stats.alerts;
         if (serialize) {
-          sink::AppendDecision(out, pipeline, e, decision, format, feats);
+          decisions.Append(out, e, decision, feats);
           b->line_end[i] = static_cast<uint32_t>(out.size());
         }
       }

@@ -80,26 +80,42 @@ void AppendRaw(std::string& out, std::string_view raw) {
   }
 }
 
+// The JSON key `"name":`, after a comma unless it is the first of its object.
+std::string Key(std::string_view name, bool first) {
+  std::string key = first ? "" : ",";
+  AppendJsonString(key, name);
+  key.push_back(':');
+  return key;
+}
+
 }  // namespace
 
-void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
-                    const decide::Decision& d, const DecisionFormat& format,
-                    std::span<const double> features) {
-  auto tokenized = [&](size_t field) {
-    return format.tokenizer && field < format.tokenized.size() && format.tokenized[field];
-  };
+DecisionWriter::DecisionWriter(const config::Pipeline& pipeline, DecisionFormat format)
+    : format_(std::move(format)) {
+  for (size_t i = 0; i < pipeline.input.fields.size(); ++i) {
+    field_keys_.push_back(Key(pipeline.input.fields[i].name, i == 0));
+  }
+  for (size_t i = 0; i < format_.feature_names.size(); ++i) {
+    feature_keys_.push_back(Key(format_.feature_names[i], i == 0));
+  }
+}
+
+void DecisionWriter::Append(std::string& out, const Event& e, const decide::Decision& d,
+                            std::span<const double> features) const {
   out.append("{\"event_id\":");
   AppendJsonString(out, e.Id());
   out.append(",\"key\":");
-  if (tokenized(e.key_index)) {
+  if (Tokenized(e.key_index)) {
     out.push_back('"');
-    format.tokenizer->Append(out, e.Key());
+    format_.tokenizer->Append(out, e.Key());
     out.push_back('"');
   } else {
     AppendJsonString(out, e.Key());
   }
   out.append(",\"event_time\":\"");
+  const size_t time_at = out.size();  // the event's time field, echoed below, copies this
   AppendIso8601(out, e.time_us);
+  const size_t time_len = out.size() - time_at;
   out.append("\",\"outcome\":\"");
   out.append(decide::OutcomeName(d.outcome));
   out.append("\",\"score\":");
@@ -153,29 +169,29 @@ void AppendDecision(std::string& out, const config::Pipeline& p, const Event& e,
     out.append(",\"source_timestamp_ms\":");
     AppendJsonNumber(out, e.source_time_ms);
   }
-  if (format.include_event) {
+  if (format_.include_event) {
     out.append(",\"event\":{");
-    for (size_t i = 0; i < p.input.fields.size(); ++i) {
-      if (i) out.push_back(',');
-      AppendJsonString(out, p.input.fields[i].name);
-      out.push_back(':');
-      if (tokenized(i) && e.values[i].kind == Value::Kind::kString) {
+    for (size_t i = 0; i < field_keys_.size(); ++i) {
+      out.append(field_keys_[i]);
+      const Value& v = e.values[i];
+      if (v.kind == Value::Kind::kString && Tokenized(i)) {
         out.push_back('"');
-        format.tokenizer->Append(out, e.Str(e.values[i]));
+        format_.tokenizer->Append(out, e.Str(v));
+        out.push_back('"');
+      } else if (v.kind == Value::Kind::kTime && v.i == e.time_us) {
+        out.push_back('"');
+        out.append(out, time_at, time_len);  // may reallocate: append copies by position
         out.push_back('"');
       } else {
-        AppendValue(out, e, e.values[i]);
+        AppendValue(out, e, v);
       }
     }
     out.push_back('}');
   }
-  const auto& feature_names = format.feature_names;
-  if (!feature_names.empty()) {
+  if (!feature_keys_.empty()) {
     out.append(",\"features\":{");
-    for (size_t i = 0; i < feature_names.size(); ++i) {
-      if (i) out.push_back(',');
-      AppendJsonString(out, feature_names[i]);
-      out.push_back(':');
+    for (size_t i = 0; i < feature_keys_.size(); ++i) {
+      out.append(feature_keys_[i]);
       AppendJsonNumber(out, features[i]);
     }
     out.push_back('}');

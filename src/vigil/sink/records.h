@@ -26,12 +26,31 @@ struct DecisionFormat {
   std::vector<bool> tokenized;
 };
 
+// Writes decisions as JSON lines:
 // {"event_id","key","event_time","outcome","score","reasons":[{"code","detail","score"}],
 //  "narrative","shadow","rules_version","record","event":{...},"features":{...}}
-// `features` holds the values for format.feature_names (NaN is written as null).
-void AppendDecision(std::string& out, const config::Pipeline& pipeline, const Event& event,
-                    const decide::Decision& decision, const DecisionFormat& format,
-                    std::span<const double> features = {});
+// Built once per run (every field and feature name is escaped into its JSON key here, not
+// per decision), then shared read-only by the workers.
+class DecisionWriter {
+ public:
+  DecisionWriter() = default;
+  DecisionWriter(const config::Pipeline& pipeline, DecisionFormat format);
+
+  // `features` holds the values for format.feature_names (NaN is written as null).
+  void Append(std::string& out, const Event& event, const decide::Decision& decision,
+              std::span<const double> features = {}) const;
+
+ private:
+  bool Tokenized(size_t field) const {
+    return format_.tokenizer && field < format_.tokenized.size() && format_.tokenized[field];
+  }
+
+  DecisionFormat format_;
+  // `"name":` for each input field and feature, with the separating comma before all but
+  // the first.
+  std::vector<std::string> field_keys_;
+  std::vector<std::string> feature_keys_;
+};
 
 // Where a rejected record came from.
 struct Position {

@@ -14,6 +14,34 @@ TEST(Json, EscapesStrings) {
   EXPECT_EQ(out, "\"a\\\"b\\\\c\\nd\\u0001\xc3\xa9\"");
 }
 
+// The word-at-a-time scan must stop at exactly the first byte that needs escaping, whatever
+// the byte and wherever it sits in a word, among bytes that borrow or carry in the scan's
+// arithmetic (0x21, 0x7f, 0x80, 0xff), and with a second one after it.
+TEST(Json, PlainPrefixStopsAtTheFirstByteToEscape) {
+  auto byte_by_byte = [](std::string_view s) {
+    size_t i = 0;
+    for (; i < s.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c < 0x20 || c == '"' || c == '\\') break;
+    }
+    return i;
+  };
+  for (int b = 0; b < 256; ++b) {
+    for (size_t at = 0; at < 19; ++at) {
+      for (const char around : {'a', '\x21', '\x7f', '\x80', '\xff'}) {
+        std::string s(19, around);
+        s[at] = static_cast<char>(b);
+        ASSERT_EQ(JsonPlainPrefix(s), byte_by_byte(s))
+            << "byte " << b << " at " << at << " among " << static_cast<int>(around & 0xff);
+        if (at + 3 < s.size()) s[at + 3] = '"';
+        ASSERT_EQ(JsonPlainPrefix(s), byte_by_byte(s)) << "byte " << b << " at " << at;
+      }
+    }
+  }
+  EXPECT_EQ(JsonPlainPrefix("card-4000001234567899"), 21u);
+  EXPECT_EQ(JsonPlainPrefix("card-400000123456\n7899"), 17u);
+}
+
 TEST(Json, NumbersRoundTripAndNonFiniteIsNull) {
   std::string out;
   AppendJsonNumber(out, 0.1);

@@ -65,7 +65,7 @@ privacy: {tokenize: [card]}
   format.tokenizer = &tok;
   format.tokenized = p.tokenized;
   std::string out;
-  AppendDecision(out, p, e, decide::Decision{}, format);
+  DecisionWriter(p, format).Append(out, e, decide::Decision{});
   const std::string token = tok.Token("4000001234567899");
   EXPECT_EQ(out.find("4000001234567899"), std::string::npos) << out;
   EXPECT_NE(out.find("\"key\":\"" + token + "\""), std::string::npos) << out;
