@@ -50,7 +50,8 @@ Corpus MakeCorpus() {
   Corpus c{config::LoadPipelineText(kPipeline, "bench.yaml"), {}, {}, {}, {}};
   const char* const countries[] = {"DE", "US", "GB", "CH", "FR", "NL"};
   const char* const channels[] = {"pos", "ecom", "atm", "moto"};
-  for (size_t f = 0; f < kFeatures; ++f) c.feature_names.push_back(fmt::format("card_feature_{}", f));
+  for (size_t f = 0; f < kFeatures; ++f)
+    c.feature_names.push_back(fmt::format("card_feature_{}", f));
   for (size_t i = 0; i < kEvents; ++i) {
     const auto k = static_cast<unsigned>(i * 2654435761u);
     Event e;

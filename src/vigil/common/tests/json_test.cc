@@ -1,6 +1,8 @@
 #include "vigil/common/json.h"
 
+#include <charconv>
 #include <limits>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -50,6 +52,24 @@ TEST(Json, NumbersRoundTripAndNonFiniteIsNull) {
   out += ' ';
   AppendJsonNumber(out, int64_t{-42});
   EXPECT_EQ(out, "0.1 null -42");
+}
+
+// Whole numbers take a shortcut; the text must be what the shortest form gives.
+TEST(Json, WholeNumbersReadAsTheShortestForm) {
+  auto shortest = [](double v) {
+    char buf[32];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, p);
+  };
+  std::vector<double> values = {0.0,      -0.0,    1.0,   -1.0,     7.0,   10.0, 100.0,
+                                1000.0,   10000.0, 99999, -99999.0, 1e5,   -1e5, 100001,
+                                123456.0, 1e6,     1e15,  0.5,      -2.25, 3e-7, 99999.5};
+  for (int i = -2000; i <= 2000; ++i) values.push_back(i * 50.0);
+  for (const double v : values) {
+    std::string out;
+    AppendJsonNumber(out, v);
+    EXPECT_EQ(out, shortest(v)) << v;
+  }
 }
 
 TEST(Json, EscaperRoundTripsThroughAParser) {
