@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -69,6 +70,34 @@ TEST(Json, WholeNumbersReadAsTheShortestForm) {
     std::string out;
     AppendJsonNumber(out, v);
     EXPECT_EQ(out, shortest(v)) << v;
+  }
+}
+
+// Decimals of up to six places take a shortcut too; compared with the shortest form over
+// grid values (amounts, coordinates), values just off the grid, and the range's edges.
+TEST(Json, DecimalsReadAsTheShortestForm) {
+  auto shortest = [](double v) {
+    char buf[32];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, p);
+  };
+  std::vector<double> values = {0.001,    0.0009999,  -0.001,    0.0015,     0.01,
+                                0.1,      0.5,        -2.25,     99999.99,   99999.999999,
+                                -99999.5, 1e5 - 1e-6, 12.345678, 12.3456789, 180.0 - 1e-6,
+                                0.3,      0.7,        1.0 / 3.0, 2.675,      1e-3 + 1e-9};
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 200000; ++i) {
+    const int64_t k = static_cast<int64_t>(rng() % 10'000'000'000ull) - 5'000'000'000;
+    values.push_back(static_cast<double>(k) / 100.0);                     // amounts
+    values.push_back(static_cast<double>(k) / 1e6);                       // six places
+    values.push_back(static_cast<double>(k % 1'800'000) / 1e4);           // coordinates
+    values.push_back(std::nextafter(static_cast<double>(k) / 1e6, 1e9));  // just off the grid
+    values.push_back(std::uniform_real_distribution<double>(-2e5, 2e5)(rng));
+  }
+  for (const double v : values) {
+    std::string out;
+    AppendJsonNumber(out, v);
+    ASSERT_EQ(out, shortest(v)) << std::hexfloat << v;
   }
 }
 
