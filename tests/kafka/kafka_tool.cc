@@ -442,6 +442,7 @@ struct ConsumeArgs {
   int64_t expect = 0;
   double timeout = 60;
   double grace = 2;
+  bool at_least = false;  // N or more is success (at-least-once outputs may repeat some)
   bool read_committed = false;
   std::string out = "-";
   std::string group;
@@ -622,7 +623,7 @@ int Consume(const ConsumeArgs& args) {
   rd_kafka_consumer_close(rk.get());
   if (latencies) latencies->Print();
 
-  if (read == args.expect) {
+  if (read == args.expect || (args.at_least && in_time)) {
     fmt::print(stderr, "kafka-tool: consumed {} messages from {}\n", read, args.topic);
     return 0;
   }
@@ -721,6 +722,8 @@ int main(int argc, char** argv) {
   consume_cmd->add_option("--timeout", consume.timeout, "Give up after S seconds")->default_val(60);
   consume_cmd->add_option("--grace", consume.grace, "Seconds to watch for extra messages")
       ->default_val(2);
+  consume_cmd->add_flag("--at-least", consume.at_least,
+                        "N or more messages is success (reads on for --grace seconds after N)");
   consume_cmd->add_flag("--read-committed", consume.read_committed,
                         "isolation.level=read_committed: skip aborted and open transactions");
   consume_cmd->add_option("-o,--out", consume.out, "Write each value as one line to FILE")
