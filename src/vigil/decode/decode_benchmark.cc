@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "vigil/common/testing/card_fields.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/decode/decoder.h"
 #include "vigil/source/record_source.h"
@@ -14,25 +15,7 @@
 namespace vigil::decode {
 namespace {
 
-constexpr const char* kFields = R"(
-  fields:
-    - {name: event_id, type: string}
-    - {name: ts, type: timestamp}
-    - {name: card_id, type: string}
-    - {name: account_id, type: string}
-    - {name: merchant_id, type: string}
-    - {name: mcc, type: int, min: 0, max: 9999}
-    - {name: amount, type: float, min: 0}
-    - {name: currency, type: string}
-    - {name: country, type: string}
-    - {name: lat, type: lat}
-    - {name: lon, type: lon}
-    - {name: device_id, type: string, required: false}
-    - {name: channel, type: string}
-    - {name: is_fraud, type: bool, required: false}
-    - {name: pattern, type: string, required: false}
-event: {id: event_id, time: ts, key: card_id}
-)";
+using vigil::testing::kCardFields;
 
 constexpr size_t kRecords = 4096;  // distinct records, so branches cannot learn one record
 
@@ -138,7 +121,7 @@ void Run(benchmark::State& state, Decoder& decoder, const Corpus& corpus) {
 
 void BM_DecodeJson(benchmark::State& state) {
   const config::Pipeline p = config::LoadPipelineText(
-      std::string("name: bench\ninput:\n  format: jsonl") + kFields, "bench.yaml");
+      std::string("name: bench\ninput:\n  format: jsonl") + kCardFields, "bench.yaml");
   const Corpus corpus = MakeCorpus(JsonLine);
   auto decoder = MakeDecoder(p);
   Run(state, *decoder, corpus);
@@ -147,7 +130,7 @@ BENCHMARK(BM_DecodeJson);
 
 void BM_DecodeCsv(benchmark::State& state) {
   const config::Pipeline p = config::LoadPipelineText(
-      std::string("name: bench\ninput:\n  format: csv\n  csv: {header: true}") + kFields,
+      std::string("name: bench\ninput:\n  format: csv\n  csv: {header: true}") + kCardFields,
       "bench.yaml");
   const Corpus corpus = MakeCorpus(CsvLine);
   auto decoder = MakeDecoder(p);

@@ -7,32 +7,12 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "vigil/common/testing/card_fields.h"
 #include "vigil/config/pipeline.h"
 #include "vigil/sink/records.h"
 
 namespace vigil::sink {
 namespace {
-
-constexpr const char* kPipeline = R"(name: bench
-input:
-  fields:
-    - {name: event_id, type: string}
-    - {name: ts, type: timestamp}
-    - {name: card_id, type: string}
-    - {name: account_id, type: string}
-    - {name: merchant_id, type: string}
-    - {name: mcc, type: string}
-    - {name: amount, type: float}
-    - {name: currency, type: string}
-    - {name: country, type: string}
-    - {name: lat, type: lat}
-    - {name: lon, type: lon}
-    - {name: device_id, type: string, required: false}
-    - {name: channel, type: string}
-    - {name: is_fraud, type: bool, required: false}
-    - {name: pattern, type: string, required: false}
-event: {id: event_id, time: ts, key: card_id}
-)";
 
 constexpr size_t kEvents = 4096;  // distinct events, so branches cannot learn one
 
@@ -47,7 +27,9 @@ struct Corpus {
 constexpr size_t kFeatures = 21;
 
 Corpus MakeCorpus() {
-  Corpus c{config::LoadPipelineText(kPipeline, "bench.yaml"), {}, {}, {}, {}};
+  Corpus c;
+  c.pipeline = config::LoadPipelineText(std::string("name: bench\ninput:") + testing::kCardFields,
+                                        "bench.yaml");
   const char* const countries[] = {"DE", "US", "GB", "CH", "FR", "NL"};
   const char* const channels[] = {"pos", "ecom", "atm", "moto"};
   for (size_t f = 0; f < kFeatures; ++f)
@@ -67,7 +49,8 @@ Corpus MakeCorpus() {
     e.SetString(2, fmt::format("c{:07}", k % 1000003));
     e.SetString(3, fmt::format("a{:06}", k % 500009));
     e.SetString(4, fmt::format("m{:05}", (k >> 5) % 20011));
-    e.SetString(5, fmt::format("{}", 4000 + k % 2000));
+    e.values[5].kind = Value::Kind::kInt;
+    e.values[5].i = 4000 + k % 2000;
     set_float(6, static_cast<double>(k % 100000) / 100.0);
     e.SetString(7, "EUR");
     e.SetString(8, countries[(k >> 2) % 6]);
