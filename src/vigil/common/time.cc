@@ -243,7 +243,7 @@ void AppendIso8601(std::string& out, int64_t micros) {
   if (y >= 0 && y <= 9999) {
     put2(y / 100);
     put2(y % 100);
-  } else {  // outside ISO 8601's four digits: the low four, as before
+  } else {  // outside the four digits ISO 8601 has: the year modulo 10000
     const int64_t low = (y % 10000 + 10000) % 10000;
     put2(low / 100);
     put2(low % 100);
