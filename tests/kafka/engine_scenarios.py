@@ -120,6 +120,15 @@ class Cluster:
             time.sleep(0.2)
         raise Failure(f"no progress line matched {pattern!r} within {timeout} s")
 
+    def kill_after_snapshot(self, p, who="vigil"):
+        """kill -9 a second after vigil's progress shows a partition state snapshot sent (it
+        commits within a commit interval): there is committed work, and work after it."""
+        self.await_progress(p, "snapshots [1-9]")
+        time.sleep(1)
+        check(p.poll() is None, f"{who} stopped before it could be killed")
+        p.kill()  # SIGKILL: no shutdown commit
+        p.wait()
+
     def finish(self, p, timeout=180):
         try:
             p.wait(timeout=timeout)
@@ -241,12 +250,7 @@ def kill_resume(c):
     n = 24000
     path, src, dec, pipeline = setup(c, "kr", n, seed=12)
     producer = c.produce(src, path, rate=4000, wait=False)  # ~6 s of traffic
-    p = c.start(pipeline, "--progress", idle="5s")
-    c.await_progress(p, "snapshots [1-9]")  # a snapshot was sent: it commits within ~25 ms
-    time.sleep(1)
-    check(p.poll() is None, "vigil stopped before it could be killed")
-    p.kill()  # SIGKILL: no shutdown commit
-    p.wait()
+    c.kill_after_snapshot(c.start(pipeline, "--progress", idle="5s"))
     p2 = c.start(pipeline, idle="5s")
     producer.communicate(timeout=120)
     log = c.finish(p2)
@@ -269,11 +273,7 @@ def failover(c):
     a = c.start(pipeline, "--instance", "a", "--progress", idle="25s")
     b = c.start(pipeline, "--instance", "b", "--progress", idle="25s")
     time.sleep(4)
-    c.await_progress(b, "snapshots [1-9]")  # its partitions have state on the state topic
-    time.sleep(1)
-    check(b.poll() is None, "the second process stopped before it could be killed")
-    b.kill()
-    b.wait()
+    c.kill_after_snapshot(b, "the second process")  # its partitions have state on the state topic
     producer.communicate(timeout=120)
     log = c.finish(a, timeout=240)
     rebalances = summary_count(log, " rebalances")
@@ -351,12 +351,7 @@ def at_least_once(c):
     dec, dead = c.topic("decisions"), c.topic("dead", 1)
     pipeline = c.pipeline("alo", [src], dec, dead, exactly_once=False)
     producer = c.produce(src, path, rate=4000, wait=False)  # ~6 s of traffic
-    p = c.start(pipeline, "--progress", idle="5s")
-    c.await_progress(p, "snapshots [1-9]")
-    time.sleep(1)
-    check(p.poll() is None, "vigil stopped before it could be killed")
-    p.kill()  # SIGKILL: no shutdown commit
-    p.wait()
+    c.kill_after_snapshot(c.start(pipeline, "--progress", idle="5s"))
     out = os.path.join(c.tmp, "alo-out")
     p2 = c.start(pipeline, idle="5s", out=out)
     producer.communicate(timeout=120)
