@@ -13,6 +13,7 @@
 
 #include "vigil/common/thread_name.h"
 #include "vigil/kafka/internal/conf.h"
+#include "vigil/kafka/internal/pacer.h"
 #include "vigil/kafka/state_topic.h"
 
 namespace vigil::kafka {
@@ -51,11 +52,7 @@ struct Callbacks {
     }
   }
   static void Delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-    auto* self = static_cast<KafkaOutputs*>(opaque);
-    if (m->err && self->delivery_error_.empty()) {
-      self->delivery_error_ = fmt::format("delivery to {} failed: {}", rd_kafka_topic_name(m->rkt),
-                                          rd_kafka_err2str(m->err));
-    }
+    static_cast<KafkaOutputs*>(opaque)->pacer_->OnDelivery(*m);
   }
 };
 
@@ -419,7 +416,10 @@ PartitionList OffsetList(const std::vector<std::string>& topics,
 
 KafkaOutputs::KafkaOutputs(const KafkaConfig& config, const KafkaSource& source)
     : config_(config), source_(source) {
-  Properties defaults = {{"linger.ms", "5"}, {"enable.idempotence", "true"}};
+  // Paced, librdkafka gets a partition's batch in one go (internal/pacer.h): lingering longer
+  // than the hand-over takes only delays it (bench/RESULTS.md, "Pacing the producer").
+  Properties defaults = {{"linger.ms", config_.pace_producer ? "1" : "5"},
+                         {"enable.idempotence", "true"}};
   if (config_.exactly_once) {
     // Long enough to ride out a broker restart (librdkafka also times out undelivered
     // messages after it, which dooms the transaction); a crashed process that is not
@@ -438,18 +438,52 @@ KafkaOutputs::KafkaOutputs(const KafkaConfig& config, const KafkaSource& source)
   }
   rd_kafka_conf_set_dr_msg_cb(conf, Callbacks::Delivery);
   rd_kafka_conf_set_opaque(conf, this);
+  internal::Pacer::Limits limits;
+  const auto get = [&](const char* name) {
+    char value[256];
+    size_t size = sizeof value;
+    return rd_kafka_conf_get(conf, name, value, &size) == RD_KAFKA_CONF_OK ? std::string(value)
+                                                                           : std::string();
+  };
+  const auto number = [&](const char* name, size_t fallback) {
+    const std::string v = get(name);
+    return v.empty() ? fallback : static_cast<size_t>(std::stoull(v));
+  };
+  limits.batch_bytes =
+      std::min(number("batch.size", limits.batch_bytes), number("message.max.bytes", SIZE_MAX));
+  limits.batch_messages = number("batch.num.messages", limits.batch_messages);
+  const std::string partitioner = get("partitioner");
+  bool pace = config_.pace_producer;
+  if (!partitioner.empty()) {
+    if (internal::Pacer::KnowsPartitioner(partitioner)) {
+      limits.partitioner = partitioner;
+    } else {
+      pace = false;  // librdkafka's own partitioner stays in charge
+    }
+  }
   char err[512];
   rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (!rk_) {
     rd_kafka_conf_destroy(conf);
     throw std::invalid_argument(fmt::format("kafka: cannot create the producer: {}", err));
   }
+  pacer_ = std::make_unique<internal::Pacer>(rk_, limits);
   for (const std::string* t : {&config_.decisions_topic, &config_.alerts_topic,
                                &config_.dead_letters_topic, &config_.late_topic}) {
     topics_.push_back(t->empty() ? nullptr : rd_kafka_topic_new(rk_, t->c_str(), nullptr));
   }
   if (source_.StatePartitions() > 0) {
     state_topic_ = rd_kafka_topic_new(rk_, config_.state_topic.c_str(), nullptr);
+  }
+  if (pace) {
+    std::vector<rd_kafka_topic_t*> paced = topics_;
+    paced.push_back(state_topic_);
+    for (rd_kafka_topic_t* t : paced) {
+      if (t && !pacer_->AddTopic(t, 10000)) {
+        Warn(fmt::format("{}: its partitions are unknown (does it exist?); it is written unpaced",
+                         rd_kafka_topic_name(t)));
+      }
+    }
   }
   if (config_.exactly_once) {
     // Fences any earlier producer with this transactional.id (a crashed predecessor): its
@@ -471,9 +505,13 @@ KafkaOutputs::~KafkaOutputs() {
     committer_.join();  // after the commit in flight, if any
   }
   if (in_txn_) {
+    pacer_->Drop();
     if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_, 10000)) rd_kafka_error_destroy(e);
+  } else {
+    (void)pacer_->AwaitHandedOver(std::chrono::seconds(10));
   }
   rd_kafka_flush(rk_, 10000);
+  pacer_->Stop();
   for (rd_kafka_topic_t* t : topics_) {
     if (t) rd_kafka_topic_destroy(t);
   }
@@ -566,31 +604,37 @@ void KafkaOutputs::Produce(rd_kafka_topic_s* t, int32_t partition, std::string_v
                            std::string_view line) {
   Begin();
   if (failed_) return;
-  for (;;) {
-    if (rd_kafka_produce(t, partition, RD_KAFKA_MSG_F_COPY, const_cast<char*>(line.data()),
-                         line.size(), key.empty() ? nullptr : key.data(), key.size(),
-                         nullptr) == 0) {
-      break;
-    }
-    const rd_kafka_resp_err_t e = rd_kafka_last_error();
-    if (e == RD_KAFKA_RESP_ERR__STATE && config_.exactly_once &&
-        rd_kafka_fatal_error(rk_, nullptr, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      // The transaction failed under us (e.g. the broker went away mid-transaction): drop
-      // what follows; the next commit aborts and the engine rewinds.
-      Warn("the transaction failed: it will be aborted and its events decided again");
-      failed_ = true;
+  switch (pacer_->Send(t, partition, key, line)) {
+    case internal::Pacer::Sent::kOk:
       return;
-    }
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      throw std::runtime_error(
-          fmt::format("kafka: producing to {}: {}", rd_kafka_topic_name(t), rd_kafka_err2str(e)));
-    }
-    rd_kafka_poll(rk_, 10);  // the queue is full: wait for deliveries
+    case internal::Pacer::Sent::kTxnFailed:
+      if (config_.exactly_once) {
+        // The transaction failed under us (e.g. the broker went away mid-transaction): drop
+        // what follows; the next commit aborts and the engine rewinds.
+        Warn("the transaction failed: it will be aborted and its events decided again");
+        failed_ = true;
+        return;
+      }
+      throw std::runtime_error("kafka: the producer refused a message (state)");
+    case internal::Pacer::Sent::kError:
+      break;
   }
-  if (++unpolled_ >= 1024) {
-    unpolled_ = 0;
-    rd_kafka_poll(rk_, 0);
+  throw std::runtime_error("kafka: " + pacer_->Error());
+}
+
+// Waits until the pacer has handed everything sent to librdkafka. With exactly once, false
+// when the transaction failed meanwhile.
+bool KafkaOutputs::HandOverAll() {
+  while (!pacer_->AwaitHandedOver(std::chrono::seconds(1))) {
+    Warn("waiting for the cluster to take the outputs");
   }
+  const std::string error = pacer_->Error();
+  if (!error.empty()) throw std::runtime_error("kafka: " + error);
+  if (pacer_->TxnFailed()) {
+    Warn("the transaction failed: it will be aborted and its events decided again");
+    return false;
+  }
+  return true;
 }
 
 bool KafkaOutputs::AwaitCommit(std::unique_lock<std::mutex>& lock) {
@@ -660,6 +704,7 @@ bool KafkaOutputs::CommitNow(const std::vector<source::PartitionPosition>& posit
   if (config_.exactly_once) {
     Begin();  // offsets may move with nothing sent (duplicates only)
     if (failed_) ok = false;
+    if (ok) ok = HandOverAll();
     if (ok && offsets->cnt > 0) {
       ok = TxnCall("send_offsets_to_transaction", [&] {
         rd_kafka_consumer_group_metadata_t* md =
@@ -678,12 +723,12 @@ bool KafkaOutputs::CommitNow(const std::vector<source::PartitionPosition>& posit
       AbortTxn();
     }
   } else {
+    HandOverAll();
     while (rd_kafka_flush(rk_, 1000) == RD_KAFKA_RESP_ERR__TIMED_OUT) {
       Warn("waiting for outputs to be delivered");
     }
-    if (!delivery_error_.empty()) {
-      throw std::runtime_error("kafka: " + delivery_error_);
-    }
+    const std::string delivery_error = pacer_->DeliveryError();
+    if (!delivery_error.empty()) throw std::runtime_error("kafka: " + delivery_error);
     if (offsets->cnt > 0) {
       const rd_kafka_resp_err_t e = rd_kafka_commit(source_.Consumer(), offsets, 0);
       if (e) Warn(fmt::format("committing offsets: {}", rd_kafka_err2str(e)));
@@ -714,6 +759,7 @@ bool KafkaOutputs::Settle() {
 // Aborts the open transaction, or forgets one that failed before it began. With no commit in
 // flight (or on the commit thread).
 void KafkaOutputs::AbortTxn() {
+  pacer_->Drop();  // what waits here belongs to the transaction being aborted
   const bool failed = failed_;
   failed_ = false;
   if (!in_txn_ && !failed) return;

@@ -24,6 +24,9 @@ struct rd_kafka_topic_partition_list_s;
 namespace vigil::kafka {
 
 struct Callbacks;
+namespace internal {
+class Pacer;
+}
 
 // KafkaSource reads events from the configured topics as a member of the consumer group.
 //
@@ -159,6 +162,7 @@ class KafkaOutputs final : public engine::TransactionalOutputs {
   void Enqueue(rd_kafka_topic_s* t, int32_t partition, std::string_view key, std::string_view line);
   void Produce(rd_kafka_topic_s* t, int32_t partition, std::string_view key, std::string_view line);
   void SendHeld();
+  bool HandOverAll();
   // Waits until no commit is in flight; rethrows a fatal error of the last one. Returns
   // whether the last one committed (false once: the caller handles the abort).
   bool AwaitCommit(std::unique_lock<std::mutex>& lock);
@@ -174,8 +178,7 @@ class KafkaOutputs final : public engine::TransactionalOutputs {
   uint64_t snapshot_counter_ = 0;
   bool in_txn_ = false;
   bool failed_ = false;  // the open transaction failed: nothing more is sent until Abort
-  uint64_t unpolled_ = 0;
-  std::string delivery_error_;  // at least once: the first failed delivery (writer thread)
+  std::unique_ptr<internal::Pacer> pacer_;
 
   // The commit thread (exactly once only) and what it shares with the writer, under mu_.
   std::mutex mu_;

@@ -62,13 +62,15 @@ std::optional<KafkaConfig> LoadKafkaConfig(const config::Pipeline& pipeline) {
     r.Fail(k, "kafka", "expected a mapping (brokers, group, topics, outputs, ...)");
     r.Throw();
   }
-  r.AllowKeys(k, "kafka",
-              {"brokers", "group", "topics", "outputs", "exactly_once", "commit_interval",
-               "instance", "state", "properties", "consumer_properties", "producer_properties"});
+  r.AllowKeys(
+      k, "kafka",
+      {"brokers", "group", "topics", "outputs", "exactly_once", "commit_interval", "pace_producer",
+       "instance", "state", "properties", "consumer_properties", "producer_properties"});
   r.String(k, "brokers", "kafka", c.brokers, false);
   r.String(k, "group", "kafka", c.group, true);
   r.String(k, "instance", "kafka", c.instance, false);
   r.Bool(k, "exactly_once", "kafka", c.exactly_once, false);
+  r.Bool(k, "pace_producer", "kafka", c.pace_producer, false);
   if (const YAML::Node t = k["topics"]) {
     if (t.IsScalar()) {
       c.topics.push_back(t.Scalar());

@@ -25,6 +25,10 @@ struct KafkaConfig {
   bool exactly_once = true;  // Kafka transactions; false: at least once
   // How often outputs and offsets commit: the latency to read_committed (docs/kafka.md).
   int64_t commit_interval_us = 25'000;
+  // Hand the producer one batch per output partition at a time (internal/pacer.h): the same
+  // requests, without librdkafka 2.0's idempotent producer polling its socket while a batch
+  // is in flight. false: every message goes straight to librdkafka.
+  bool pace_producer = true;
   // Names this process among the group's (its transactional.id is GROUP-INSTANCE): a
   // restarted process with the same instance fences its predecessor at once. Give each
   // process of a group its own.

@@ -56,6 +56,7 @@ TEST(KafkaConfig, ReadsTheSection) {
   EXPECT_EQ(c->commit_interval_us, 250'000);
   EXPECT_EQ(c->instance, "east-1");
   EXPECT_TRUE(c->exactly_once);
+  EXPECT_TRUE(c->pace_producer);  // the default
   ASSERT_GE(c->properties.size(), 2u);
   EXPECT_EQ(c->properties[0],
             (std::pair<std::string, std::string>{"security.protocol", "plaintext"}));
@@ -123,6 +124,16 @@ TEST(KafkaConfig, StateSnapshotsDefaultOnAndCanBeTurnedOff) {
   EXPECT_NE(e.find("kafka.state.snapshot_interval"), std::string::npos) << e;
   EXPECT_NE(e.find("or off"), std::string::npos) << e;
   EXPECT_NE(e.find("size"), std::string::npos) << e;
+}
+
+TEST(KafkaConfig, ProducerPacingCanBeTurnedOff) {
+  const std::string base =
+      "kafka:\n  group: g\n  topics: t\n  outputs: {decisions: d, dead_letters: dl}\n";
+  const auto off = LoadKafkaConfig(Load(base + "  pace_producer: false\n"));
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->pace_producer);
+  const std::string e = ErrorOf(base + "  pace_producer: sometimes\n");
+  EXPECT_NE(e.find("pace_producer"), std::string::npos) << e;
 }
 
 TEST(StateTopic, ManifestRoundTripsAndDamageIsRefused) {
