@@ -153,11 +153,10 @@ Pacer::Sent Pacer::Send(rd_kafka_topic_t* t, int32_t partition, std::string_view
   return Sent::kOk;
 }
 
-Pacer::Produced Pacer::ProduceOne(Topic& topic, int32_t partition, Lane& lane,
-                                  std::string_view key, std::string_view line) {
+Pacer::Produced Pacer::ProduceOne(Topic& topic, int32_t partition, Lane& lane, std::string_view key,
+                                  std::string_view line) {
   if (rd_kafka_produce(topic.rkt, partition, RD_KAFKA_MSG_F_COPY, const_cast<char*>(line.data()),
-                       line.size(), key.empty() ? nullptr : key.data(), key.size(),
-                       nullptr) == 0) {
+                       line.size(), key.empty() ? nullptr : key.data(), key.size(), nullptr) == 0) {
     ++lane.outstanding;
     return Produced::kDone;
   }

@@ -38,8 +38,8 @@ namespace vigil::kafka::internal {
 class Pacer {
  public:
   struct Limits {
-    size_t batch_bytes = 1'000'000;     // min(batch.size, message.max.bytes)
-    size_t batch_messages = 10'000;     // batch.num.messages
+    size_t batch_bytes = 1'000'000;  // min(batch.size, message.max.bytes)
+    size_t batch_messages = 10'000;  // batch.num.messages
     std::string partitioner = "consistent_random";
   };
   enum class Sent { kOk, kTxnFailed, kError };
@@ -114,7 +114,7 @@ class Pacer {
   // Produces one message. kFull: librdkafka's queue is full, nothing changed. kFailed: it
   // refused the message for good; Fail has run (the lanes are cleared).
   Produced ProduceOne(Topic& topic, int32_t partition, Lane& lane, std::string_view key,
-                  std::string_view line);
+                      std::string_view line);
   void Fail(rd_kafka_resp_err_t e, const rd_kafka_topic_t* t);
   void ClearLanes();
   void PollLoop();

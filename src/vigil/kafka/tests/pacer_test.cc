@@ -32,11 +32,11 @@ class MockProducer {
                         bool idempotent = true) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     char err[512];
-    for (const auto& [k, v] : std::map<std::string, std::string>{
-             {"test.mock.num.brokers", "1"},
-             {"enable.idempotence", idempotent ? "true" : "false"},
-             {"linger.ms", "1"},
-             {"statistics.interval.ms", "100"}}) {
+    for (const auto& [k, v] :
+         std::map<std::string, std::string>{{"test.mock.num.brokers", "1"},
+                                            {"enable.idempotence", idempotent ? "true" : "false"},
+                                            {"linger.ms", "1"},
+                                            {"statistics.interval.ms", "100"}}) {
       if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
         throw std::runtime_error(err);
       }
@@ -69,8 +69,7 @@ class MockProducer {
   void OnDelivery(const rd_kafka_message_t& m) {
     pacer_->OnDelivery(m);
     const std::lock_guard lock(mu_);
-    delivered_.push_back({m.partition,
-                          std::string(static_cast<const char*>(m.key), m.key_len),
+    delivered_.push_back({m.partition, std::string(static_cast<const char*>(m.key), m.key_len),
                           std::string(static_cast<const char*>(m.payload), m.len), m.err});
   }
   // Hands everything over and waits for its delivery reports.
