@@ -57,7 +57,13 @@ class MockProducer {
     rd_kafka_mock_topic_create(mc, "out", partitions, 1);
     if (rtt_ms > 0) rd_kafka_mock_broker_set_rtt(mc, 1, rtt_ms);
     topic_ = rd_kafka_topic_new(rk_, "out", nullptr);
-    pacer_ = std::make_unique<Pacer>(rk_, std::move(limits));
+    try {
+      pacer_ = std::make_unique<Pacer>(rk_, std::move(limits));
+    } catch (...) {
+      rd_kafka_topic_destroy(topic_);
+      rd_kafka_destroy(rk_);
+      throw;
+    }
   }
   ~MockProducer() {
     rd_kafka_flush(rk_, 5000);
