@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "vigil/common/thread_name.h"
+
 namespace vigil::kafka::internal {
 
 namespace {
@@ -53,6 +55,7 @@ void Pacer::Stop() {
 }
 
 void Pacer::PollLoop() {
+  NameThisThread("vigil-pacer");
   while (!stopping_.load()) {
     bool stalled;
     {
