@@ -538,6 +538,8 @@ void KafkaOutputs::Begin() {
 namespace {
 // How much a commit in flight lets the writer hold before it waits for the commit.
 constexpr size_t kMaxHeldBytes = 64u << 20;
+constexpr const char* kTxnFailedWarning =
+    "the transaction failed: it will be aborted and its events decided again";
 }  // namespace
 
 void KafkaOutputs::Send(Stream stream, std::string_view key, std::string_view line) {
@@ -611,7 +613,7 @@ void KafkaOutputs::Produce(rd_kafka_topic_s* t, int32_t partition, std::string_v
       if (config_.exactly_once) {
         // The transaction failed under us (e.g. the broker went away mid-transaction): drop
         // what follows; the next commit aborts and the engine rewinds.
-        Warn("the transaction failed: it will be aborted and its events decided again");
+        Warn(kTxnFailedWarning);
         failed_ = true;
         return;
       }
@@ -631,7 +633,7 @@ bool KafkaOutputs::HandOverAll() {
   const std::string error = pacer_->Error();
   if (!error.empty()) throw std::runtime_error("kafka: " + error);
   if (pacer_->TxnFailed()) {
-    Warn("the transaction failed: it will be aborted and its events decided again");
+    Warn(kTxnFailedWarning);
     return false;
   }
   return true;

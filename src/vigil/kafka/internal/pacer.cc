@@ -19,6 +19,16 @@ constexpr size_t kRecordOverhead = 24;
 // the writer before (a broker that is away must not grow this without bound).
 constexpr size_t kMaxQueuedBytes = 256u << 20;
 
+// One message to librdkafka, copied: its error, or NO_ERROR once it is queued there.
+rd_kafka_resp_err_t ProduceCopy(rd_kafka_topic_t* t, int32_t partition, std::string_view key,
+                                std::string_view line) {
+  if (rd_kafka_produce(t, partition, RD_KAFKA_MSG_F_COPY, const_cast<char*>(line.data()),
+                       line.size(), key.empty() ? nullptr : key.data(), key.size(), nullptr) == 0) {
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+  return rd_kafka_last_error();
+}
+
 }  // namespace
 
 bool Pacer::KnowsPartitioner(std::string_view name) {
@@ -114,12 +124,8 @@ Pacer::Sent Pacer::Send(rd_kafka_topic_t* t, int32_t partition, std::string_view
   if (topic == nullptr || (partition >= static_cast<int32_t>(topic->lanes.size()))) {
     lock.unlock();
     for (;;) {  // not paced: straight to librdkafka, waiting while its queue is full
-      if (rd_kafka_produce(t, partition, RD_KAFKA_MSG_F_COPY, const_cast<char*>(line.data()),
-                           line.size(), key.empty() ? nullptr : key.data(), key.size(),
-                           nullptr) == 0) {
-        return Sent::kOk;
-      }
-      const rd_kafka_resp_err_t e = rd_kafka_last_error();
+      const rd_kafka_resp_err_t e = ProduceCopy(t, partition, key, line);
+      if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return Sent::kOk;
       if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         lock.lock();
         Fail(e, t);
@@ -158,12 +164,11 @@ Pacer::Sent Pacer::Send(rd_kafka_topic_t* t, int32_t partition, std::string_view
 
 Pacer::Produced Pacer::ProduceOne(Topic& topic, int32_t partition, Lane& lane, std::string_view key,
                                   std::string_view line) {
-  if (rd_kafka_produce(topic.rkt, partition, RD_KAFKA_MSG_F_COPY, const_cast<char*>(line.data()),
-                       line.size(), key.empty() ? nullptr : key.data(), key.size(), nullptr) == 0) {
+  const rd_kafka_resp_err_t e = ProduceCopy(topic.rkt, partition, key, line);
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
     ++lane.outstanding;
     return Produced::kDone;
   }
-  const rd_kafka_resp_err_t e = rd_kafka_last_error();
   if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) return Produced::kFull;
   Fail(e, topic.rkt);
   return Produced::kFailed;

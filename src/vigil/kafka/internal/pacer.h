@@ -79,7 +79,7 @@ class Pacer {
   bool TxnFailed() const;
   std::string Error() const;          // why a send failed, or empty
   std::string DeliveryError() const;  // the first failed delivery, or empty
-  uint64_t Queued() const;            // messages waiting here (for tests and metrics)
+  uint64_t Queued() const;            // messages waiting here (for tests)
 
   // Stops the polling thread. Before rd_kafka_destroy; idempotent.
   void Stop();
