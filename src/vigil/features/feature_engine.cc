@@ -13,6 +13,7 @@
 #include "vigil/features/internal/ew_stats.h"
 #include "vigil/features/internal/geo.h"
 #include "vigil/features/internal/recent_set.h"
+#include "vigil/features/internal/region.h"
 #include "vigil/features/internal/robust.h"
 #include "vigil/features/internal/window.h"
 
@@ -338,7 +339,8 @@ void StoreF64(std::byte* p, double v) { std::memcpy(p, &v, sizeof v); }
 // All entities of one type owned by one worker.
 class EntityTable {
  public:
-  EntityTable(Layout layout, int64_t ttl_us) : layout_(std::move(layout)), ttl_us_(ttl_us) {}
+  EntityTable(Layout layout, int64_t ttl_us)
+      : layout_(std::move(layout)), ttl_us_(ttl_us), keys_(sizeof(Hash128)), slab_(layout_.bytes) {}
   ~EntityTable() {
     for (auto& [key, slot] : index_) Destroy(Blob(slot));
   }
@@ -385,10 +387,10 @@ class EntityTable {
   }
 
   void EvictIdle(int64_t now_us, size_t budget) {
-    if (ttl_us_ <= 0 || keys_.empty()) return;
+    if (ttl_us_ <= 0 || keys_.size() == 0) return;
     for (size_t n = 0; n < budget && n < keys_.size(); ++n) {
       hand_ = (hand_ + 1) % keys_.size();
-      const auto it = index_.find(keys_[hand_]);
+      const auto it = index_.find(KeyOf(static_cast<uint32_t>(hand_)));
       if (it == index_.end() || it->second != hand_) continue;  // a free slot
       std::byte* blob = Blob(static_cast<uint32_t>(hand_));
       if (LoadI64(blob + Layout::kLastSeen) < now_us - ttl_us_) {
@@ -462,10 +464,11 @@ class EntityTable {
 
   const Layout& layout() const { return layout_; }
   uint64_t Count() const { return index_.size(); }
-  // O(1): called once per batch.
+  // O(1): called once per batch. The index costs a slot and a control byte per bucket.
   uint64_t Bytes() const {
-    return slab_.capacity() + keys_.capacity() * sizeof(Hash128) +
-           index_.capacity() * (sizeof(Hash128) + sizeof(uint32_t) + 1) + heap_;
+    using Slot = decltype(index_)::value_type;
+    return slab_.ResidentBytes() + keys_.ResidentBytes() + index_.capacity() * (sizeof(Slot) + 1) +
+           heap_;
   }
 
  private:
@@ -476,16 +479,20 @@ class EntityTable {
       slot = free_.back();
       free_.pop_back();
     } else {
-      slot = static_cast<uint32_t>(keys_.size());
-      keys_.emplace_back();
-      slab_.resize(slab_.size() + layout_.bytes);
+      slot = keys_.Add();
+      slab_.Add();
     }
-    keys_[slot] = key;
+    std::memcpy(keys_.At(slot), &key, sizeof key);
     return slot;
   }
 
-  std::byte* Blob(uint32_t slot) { return slab_.data() + size_t{slot} * layout_.bytes; }
-  const std::byte* Blob(uint32_t slot) const { return slab_.data() + size_t{slot} * layout_.bytes; }
+  std::byte* Blob(uint32_t slot) { return slab_.At(slot); }
+  const std::byte* Blob(uint32_t slot) const { return slab_.At(slot); }
+  Hash128 KeyOf(uint32_t slot) const {
+    Hash128 key;
+    std::memcpy(&key, keys_.At(slot), sizeof key);
+    return key;
+  }
 
   void Init(std::byte* b) {
     std::memset(b, 0, layout_.bytes);
@@ -518,8 +525,8 @@ class EntityTable {
   Layout layout_;
   int64_t ttl_us_;
   absl::flat_hash_map<Hash128, uint32_t> index_;
-  std::vector<Hash128> keys_;  // by slot, to find a slot's index entry when evicting
-  std::vector<std::byte> slab_;
+  fi::Region keys_;  // Hash128 by slot, to find a slot's index entry when evicting
+  fi::Region slab_;  // the blobs, by slot
   std::vector<uint32_t> free_;
   size_t hand_ = 0;
   uint64_t heap_ = 0;  // bytes of distinct-count overflow sketches
