@@ -166,6 +166,11 @@ def main():
         age = wait_for("a checkpoint", lambda: values(base, "vigil_checkpoint_age_seconds"))
         check(0 <= list(age.values())[0] < 10, f"checkpoint age: {age}")
         check(values(base, "vigil_state_entities > 0"), "no state entities")
+        kinds = {dict(k).get("entity") for k in values(base, "vigil_entity_count > 0")}
+        check({"card", "merchant"} <= kinds, f"entities by type: {kinds}")
+        # One query, so both sides come from the same scrape.
+        diff = values(base, "sum(vigil_entity_state_bytes) - sum(vigil_state_bytes)")
+        check(list(diff.values()) == [0.0], f"state bytes by type - total: {diff}")
 
         if dashboard:
             for title, expr in dashboard_exprs(dashboard):

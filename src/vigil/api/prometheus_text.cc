@@ -128,6 +128,16 @@ std::string PrometheusText(const sink::RunSummary& s, const Sources& src, int64_
   out += fmt::format("vigil_state_entities {}\n", s.state_entities);
   Metric(out, "vigil_state_bytes", "gauge", "Bytes of entity state.");
   out += fmt::format("vigil_state_bytes {}\n", s.state_bytes);
+  if (!s.state_by_entity.empty()) {
+    Metric(out, "vigil_entity_count", "gauge", "Entities held, by entity type.");
+    for (const auto& e : s.state_by_entity) {
+      out += fmt::format("vigil_entity_count{{entity=\"{}\"}} {}\n", Label(e.name), e.entities);
+    }
+    Metric(out, "vigil_entity_state_bytes", "gauge", "Bytes of entity state, by entity type.");
+    for (const auto& e : s.state_by_entity) {
+      out += fmt::format("vigil_entity_state_bytes{{entity=\"{}\"}} {}\n", Label(e.name), e.bytes);
+    }
+  }
   Metric(out, "vigil_watermark_seconds", "gauge", "Event-time watermark, Unix seconds.");
   out += fmt::format("vigil_watermark_seconds {:.3f}\n",
                      s.watermark_us == INT64_MIN ? 0.0 : static_cast<double>(s.watermark_us) / 1e6);

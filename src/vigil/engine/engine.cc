@@ -50,10 +50,12 @@ struct Batch {
   std::vector<double> feats;
   std::vector<Hash128> entity_keys;
   std::vector<uint8_t> has_entity;
-  std::vector<uint64_t> entity_count;  // per worker: entities held after this batch
-  std::vector<uint64_t> state_bytes;   // per worker
-  int phase = 0;                       // 0: entity features; 1: decisions
-  std::atomic<int> pending{0};         // workers still to finish this batch's phase
+  // Entities held and bytes of state after this batch, by worker then entity type (index
+  // worker * entity types + entity).
+  std::vector<uint64_t> state_entities;
+  std::vector<uint64_t> state_bytes;
+  int phase = 0;                // 0: entity features; 1: decisions
+  std::atomic<int> pending{0};  // workers still to finish this batch's phase
   // Checkpoint taken at the end of this batch (0: none): the router has saved its state,
   // each worker saves its shard after phase 1, the writer commits after writing the batch.
   uint64_t checkpoint = 0;
@@ -170,8 +172,8 @@ struct Engine::Impl {
       b->feats.resize(batch_size * feature_count);
       b->entity_keys.resize(batch_size * entity_count);
       b->has_entity.resize(batch_size * entity_count);
-      b->entity_count.resize(static_cast<size_t>(workers));
-      b->state_bytes.resize(static_cast<size_t>(workers));
+      b->state_entities.resize(static_cast<size_t>(workers) * entity_count);
+      b->state_bytes.resize(static_cast<size_t>(workers) * entity_count);
       b->checkpoint_error.resize(static_cast<size_t>(workers));
       b->worker_parts.resize(static_cast<size_t>(workers));
       free_batches.Push(b.get());
@@ -746,8 +748,11 @@ struct Engine::Impl {
         // by its next event anyway, and features do not depend on how inputs (or partitions)
         // interleave. (The newest time runs ahead of a partition that lags the others.)
         if (b->watermark != INT64_MIN) fe->EvictIdle(b->watermark, 64);
-        b->entity_count[static_cast<size_t>(me)] = fe->EntityCount();
-        b->state_bytes[static_cast<size_t>(me)] = fe->StateBytes();
+        for (size_t en = 0; en < entity_count; ++en) {
+          const size_t at = static_cast<size_t>(me) * entity_count + en;
+          b->state_entities[at] = fe->EntityCount(static_cast<int>(en));
+          b->state_bytes[at] = fe->StateBytes(static_cast<int>(en));
+        }
         if (b->checkpoint != 0) {
           try {
             SnapshotWriter out(ShardFile(b->checkpoint, me), "shard", 1);
@@ -976,8 +981,10 @@ struct Engine::Impl {
     }
     threads.emplace_back([this, &src] { Router(src); });
 
-    std::vector<uint64_t> entities_by_worker(static_cast<size_t>(workers));
-    std::vector<uint64_t> bytes_by_worker(static_cast<size_t>(workers));
+    total.state_by_entity.clear();  // gauges: a restored summary's are not carried over
+    if (entity_count > 0) {
+      for (const auto& e : options.features->entities) total.state_by_entity.push_back({e.name});
+    }
     std::map<uint64_t, Batch*> ready;
     std::vector<uint32_t> cursor(static_cast<size_t>(workers));
     uint64_t next = 0;
@@ -1105,15 +1112,18 @@ struct Engine::Impl {
         total.watermark_us = b->watermark;
         if (b->last) completed = b->completed;
         if (feature_count > 0) {
-          for (int w = 0; w < workers; ++w) {
-            entities_by_worker[static_cast<size_t>(w)] = b->entity_count[static_cast<size_t>(w)];
-            bytes_by_worker[static_cast<size_t>(w)] = b->state_bytes[static_cast<size_t>(w)];
-          }
           total.state_entities = 0;
           total.state_bytes = 0;
-          for (int w = 0; w < workers; ++w) {
-            total.state_entities += entities_by_worker[static_cast<size_t>(w)];
-            total.state_bytes += bytes_by_worker[static_cast<size_t>(w)];
+          for (size_t en = 0; en < entity_count; ++en) {
+            auto& kind = total.state_by_entity[en];
+            kind.entities = 0;
+            kind.bytes = 0;
+            for (size_t w = 0; w < static_cast<size_t>(workers); ++w) {
+              kind.entities += b->state_entities[w * entity_count + en];
+              kind.bytes += b->state_bytes[w * entity_count + en];
+            }
+            total.state_entities += kind.entities;
+            total.state_bytes += kind.bytes;
           }
         }
         if (!write_error) {

@@ -885,6 +885,14 @@ uint64_t FeatureEngine::StateBytes() const {
   return n;
 }
 
+uint64_t FeatureEngine::EntityCount(int entity) const {
+  return impl_->tables[static_cast<size_t>(entity)]->Count();
+}
+
+uint64_t FeatureEngine::StateBytes(int entity) const {
+  return impl_->tables[static_cast<size_t>(entity)]->Bytes();
+}
+
 size_t FeatureEngine::EntityBytes(int entity) const {
   return impl_->tables[static_cast<size_t>(entity)]->layout().bytes;
 }

@@ -65,6 +65,9 @@ class FeatureEngine {
   uint64_t EntityCount() const;
   // Bytes of state: slabs, hash indices and sketch overflows.
   uint64_t StateBytes() const;
+  // The same for one entity type (its index in the spec's entities). O(1).
+  uint64_t EntityCount(int entity) const;
+  uint64_t StateBytes(int entity) const;
   // Bytes of one entity's state blob, per entity type (for docs and benchmarks).
   size_t EntityBytes(int entity) const;
 

@@ -72,6 +72,16 @@ std::string SummaryJson(const RunSummary& s) {
   }
   out +=
       fmt::format("}},\"state_entities\":{},\"state_bytes\":{}", s.state_entities, s.state_bytes);
+  if (!s.state_by_entity.empty()) {
+    out += ",\"state_by_entity\":{";
+    for (size_t i = 0; i < s.state_by_entity.size(); ++i) {
+      const auto& e = s.state_by_entity[i];
+      if (i > 0) out += ',';
+      AppendJsonString(out, e.name);
+      out += fmt::format(":{{\"entities\":{},\"bytes\":{}}}", e.entities, e.bytes);
+    }
+    out += '}';
+  }
   out += ",\"rule_hits\":" + RuleHitsJson(s);
   if (!std::isnan(s.ModelPsi())) out += fmt::format(",\"model_psi\":{:.6f}", s.ModelPsi());
   if (s.stream.partitioned) {
@@ -120,6 +130,12 @@ std::string SummaryText(const RunSummary& s) {
     out += fmt::format("  state          {:>12} entities, {:.1f} MiB ({:.0f} bytes each)\n",
                        s.state_entities, s.state_bytes / 1048576.0,
                        static_cast<double>(s.state_bytes) / static_cast<double>(s.state_entities));
+    for (const auto& e : s.state_by_entity) {
+      if (e.entities == 0) continue;
+      out += fmt::format("    {:<14} {:>10} entities, {:.1f} MiB ({:.0f} bytes each)\n", e.name,
+                         e.entities, e.bytes / 1048576.0,
+                         static_cast<double>(e.bytes) / static_cast<double>(e.entities));
+    }
   }
   if (s.challenger_scored > 0) {
     const double n = static_cast<double>(s.challenger_scored);

@@ -55,6 +55,13 @@ struct RunSummary {
   int64_t watermark_us = 0;
   uint64_t state_entities = 0;  // gauges, not summed by Add: entities held, bytes of state
   uint64_t state_bytes = 0;
+  // The same per entity type of the pipeline (`entities:`), in the pipeline's order.
+  struct EntityState {
+    std::string name;
+    uint64_t entities = 0;
+    uint64_t bytes = 0;
+  };
+  std::vector<EntityState> state_by_entity;
   // Decisions by the training-score decile their model score fell in (all 0 without a
   // model): live scores spread evenly over them while the model sees what it was trained on.
   std::array<uint64_t, 10> model_deciles{};

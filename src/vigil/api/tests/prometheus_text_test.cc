@@ -187,6 +187,21 @@ TEST(PrometheusText, QueueDepthsAreLabelledGauges) {
   EXPECT_EQ(Value(e, "vigil_queue_depth_batches", "queue=\"reorder\""), 1);
 }
 
+TEST(PrometheusText, StateByEntityTypeIsLabelled) {
+  sink::RunSummary s;
+  EXPECT_THAT(PrometheusText(s, Sources{}, 0), Not(HasSubstr("vigil_entity_count")));
+  s.state_entities = 30;
+  s.state_bytes = 5000;
+  s.state_by_entity = {{"card", 10, 4000}, {"merchant", 20, 1000}};
+  const Exposition e = Parse(PrometheusText(s, Sources{}, 0));
+  EXPECT_EQ(e.type.at("vigil_entity_count"), "gauge");
+  EXPECT_EQ(Value(e, "vigil_entity_count", "entity=\"card\""), 10);
+  EXPECT_EQ(Value(e, "vigil_entity_count", "entity=\"merchant\""), 20);
+  EXPECT_EQ(Value(e, "vigil_entity_state_bytes", "entity=\"card\""), 4000);
+  EXPECT_EQ(Value(e, "vigil_entity_state_bytes", "entity=\"merchant\""), 1000);
+  EXPECT_EQ(Value(e, "vigil_state_bytes"), 5000);
+}
+
 TEST(PrometheusText, CheckpointAgeOnlyOnceOneIsCommitted) {
   sink::RunSummary s;
   const std::string none = PrometheusText(s, Sources{}, 5'000'000);

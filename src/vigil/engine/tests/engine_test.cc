@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "vigil/engine/tests/test_pipeline.h"
+#include "vigil/features/spec.h"
 #include "vigil/source/record_source.h"
 
 namespace vigil::engine {
@@ -72,7 +73,7 @@ struct RunResult {
 };
 
 RunResult RunLines(const config::Pipeline& p, std::vector<std::string> lines, int workers,
-                   uint64_t max_events = 0) {
+                   uint64_t max_events = 0, const features::Spec* features = nullptr) {
   const std::string dir = ::testing::TempDir();
   const std::string base = dir + "/engine_test_" + std::to_string(workers);
   Outputs outs;
@@ -82,6 +83,7 @@ RunResult RunLines(const config::Pipeline& p, std::vector<std::string> lines, in
   RunOptions o;
   o.workers = workers;
   o.max_events = max_events;
+  o.features = features;
   PassThroughStages stages;
   Engine engine(p, &stages, o);
   VectorSource src(std::move(lines));
@@ -169,6 +171,37 @@ TEST(Engine, StopsAfterMaxEvents) {
   const RunResult r = RunLines(p, lines, 2, 10);
   EXPECT_EQ(r.summary.read, 10u);
   EXPECT_EQ(r.summary.decided, 10u);
+}
+
+// The state gauges per entity type: named as in the pipeline, in its order, counting each
+// type's own entities (whatever the worker count), and adding up to the totals.
+TEST(Engine, ReportsStatePerEntityType) {
+  const auto p = TestPipeline(R"(entities:
+  card: {field: card, ttl: 30d}
+  payment: {field: id, ttl: 1d}
+features:
+  - {name: card_n_1h, entity: card, op: count, window: 1h, step: 5m}
+  - {name: card_sum_1h, entity: card, op: sum, of: amount, window: 1h, step: 5m}
+  - {name: payment_n, entity: payment, op: count, window: 1m, step: 1m}
+)");
+  const features::Spec spec = features::ParseSpec(p);
+  std::vector<std::string> lines;
+  for (int i = 0; i < 1000; ++i) {
+    lines.push_back(Tx(i, "2026-01-01T00:00:00Z", "card" + std::to_string(i % 97), i));
+  }
+  for (int workers : {1, 3}) {
+    const RunResult r = RunLines(p, lines, workers, 0, &spec);
+    const auto& by = r.summary.state_by_entity;
+    ASSERT_EQ(by.size(), 2u) << workers << " workers";
+    EXPECT_EQ(by[0].name, "card");
+    EXPECT_EQ(by[0].entities, 97u);
+    EXPECT_EQ(by[1].name, "payment");
+    EXPECT_EQ(by[1].entities, 1000u);
+    EXPECT_GT(by[0].bytes, 97u * 16) << "at least a key per card";
+    EXPECT_GT(by[1].bytes, 1000u * 16);
+    EXPECT_EQ(r.summary.state_entities, by[0].entities + by[1].entities);
+    EXPECT_EQ(r.summary.state_bytes, by[0].bytes + by[1].bytes);
+  }
 }
 
 }  // namespace

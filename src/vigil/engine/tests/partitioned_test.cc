@@ -239,6 +239,10 @@ TEST(PartitionedEngine, AReleasedPartitionsEntitiesAreFreed) {
   moved.ReleaseAfter(64, 1);  // partition 1 moves away; partition 0 goes on
   const Result r = RunParts(moved, 0);
   EXPECT_EQ(r.summary.state_entities, 4u);
+  ASSERT_EQ(r.summary.state_by_entity.size(), 1u);
+  EXPECT_EQ(r.summary.state_by_entity[0].name, "card");
+  EXPECT_EQ(r.summary.state_by_entity[0].entities, 4u);
+  EXPECT_EQ(r.summary.state_by_entity[0].bytes, r.summary.state_bytes);
   EXPECT_EQ(DecisionsOf(r.out, 0, 0), DecisionsOf(all.out, 0, 0));
 }
 

@@ -103,6 +103,28 @@ TEST(Summary, ChallengerComparedWithTheChampion) {
   EXPECT_NE(SummaryText(t).find("alert would differ on 6 of 400"), std::string::npos);
 }
 
+TEST(Summary, StateByEntityType) {
+  RunSummary s;
+  EXPECT_EQ(SummaryJson(s).find("\"state_by_entity\""), std::string::npos);  // no features
+  s.state_entities = 3;
+  s.state_bytes = 3072;
+  s.state_by_entity = {{"card", 1, 1024}, {"merchant", 2, 2048}, {"device", 0, 0}};
+  EXPECT_NE(SummaryJson(s).find(R"("state_entities":3,"state_bytes":3072,"state_by_entity":{)"
+                                R"("card":{"entities":1,"bytes":1024},)"
+                                R"("merchant":{"entities":2,"bytes":2048},)"
+                                R"("device":{"entities":0,"bytes":0}})"),
+            std::string::npos)
+      << SummaryJson(s);
+  const std::string text = SummaryText(s);
+  EXPECT_NE(text.find("    card                    1 entities, 0.0 MiB (1024 bytes each)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("    merchant                2 entities, 0.0 MiB (1024 bytes each)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("device"), std::string::npos) << "a type with no entities is left out";
+}
+
 TEST(Summary, JsonHasTheReconciliationKeys) {
   RunSummary s;
   s.read = 10;
