@@ -347,13 +347,14 @@ class EntityTable {
   EntityTable(const EntityTable&) = delete;
   EntityTable& operator=(const EntityTable&) = delete;
 
-  // Adds a value to a distinct sketch, keeping the count of overflow bytes current.
+  // Adds a value to a distinct sketch, keeping the count of overflow bytes current (a sketch's
+  // block is allocated at its first overflow and grows while sparse).
   void AddDistinct(const Layout::Distinct& d, std::byte* blob, int64_t k, int64_t newest,
                    uint64_t hash) {
     std::byte* state = blob + d.offset;
-    const bool was = fi::DistinctIsApproximate(state);
+    const size_t before = fi::DistinctHeapBytes(d.layout, state);
     fi::DistinctAddAt(d.layout, state, k, newest, hash);
-    if (!was && fi::DistinctIsApproximate(state)) heap_ += fi::DistinctHeapBytes(d.layout, state);
+    heap_ = heap_ - before + fi::DistinctHeapBytes(d.layout, state);
   }
 
   // The entity's state, created empty if it is new or was idle longer than the ttl at time
@@ -811,7 +812,10 @@ void FeatureEngine::EvictIdle(int64_t now_us, size_t budget) {
 namespace {
 
 // 2: windows share cursors per gate; min and max kept separately.
-constexpr uint32_t kStateVersion = 2;
+// 3: a distinct count's registers may be saved sparse. Version 2 state (dense registers only)
+//    loads unchanged, so checkpoints from before still restore.
+constexpr uint32_t kStateVersion = 3;
+constexpr uint32_t kOldestLoadable = 2;
 
 // Identifies the state layout a features spec gives, so a checkpoint is restored only into
 // the layout it was saved from.
@@ -863,7 +867,10 @@ void FeatureEngine::Drop(const std::function<bool(const Hash128&)>& drop) {
 }
 
 void FeatureEngine::Load(SnapshotReader& in, const KeyMap& map) {
-  if (in.Get<uint32_t>() != kStateVersion) in.Fail("feature state of another format version");
+  const auto version = in.Get<uint32_t>();
+  if (version < kOldestLoadable || version > kStateVersion) {
+    in.Fail("feature state of another format version");
+  }
   if (in.Get<uint64_t>() != LayoutFingerprint(impl_->tables) ||
       in.Get<uint64_t>() != impl_->tables.size()) {
     in.Fail(

@@ -22,7 +22,9 @@ constexpr size_t kBuckets = kFps + 4 * kExact;  // uint16[kExact]
 constexpr size_t kCells = kBuckets + 2 * kExact;
 constexpr size_t kNewest = kCells;  // int64, with own_cursor
 static_assert(kCells == 104 && kCells % 8 == 0);
-constexpr uint64_t kHllMode = 1;
+constexpr uint64_t kHllMode = 1;  // in the pointer word: counting with HyperLogLog
+constexpr uint64_t kDense = 2;    // in the pointer word: the block is an HllBlock (else sparse)
+constexpr uint64_t kFlags = kHllMode | kDense;
 
 uint32_t Fingerprint(uint64_t h) {
   const auto fp = static_cast<uint32_t>(h >> 32);
@@ -128,11 +130,16 @@ struct Sums {
   }
 
   static Sums Of(const uint8_t* regs) {
+    uint8_t top = 0;
+    for (size_t i = 0; i < kRegs; ++i) top = std::max(top, regs[i]);
+    return Of(regs, top);
+  }
+
+  // The same, given the highest of the registers.
+  static Sums Of(const uint8_t* regs, uint8_t top) {
     // A rank of 24 or more comes with probability 2^-23 per value, so rows almost never have
     // one: then mid and lo are 0 and hi is a plain sum of shifts, which vectorises without the
     // selects of Add.
-    uint8_t top = 0;
-    for (size_t i = 0; i < kRegs; ++i) top = std::max(top, regs[i]);
     Sums s;
     if (top < 24) {
       uint32_t hi = 0, zeros = 0;
@@ -248,7 +255,218 @@ class HllBlock {
 };
 
 uint8_t* BlockPtr(uint64_t word) {
-  return reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(word & ~kHllMode));
+  return reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(word & ~kFlags));
+}
+
+// The heap block of an overflowed entity while few registers are set: the same registers as
+// an HllBlock's rows, as a list of the (row, register) pairs that are not zero, and the sums
+// of their union. A merchant seeing a few dozen cards a day sets a few dozen registers of its
+// 12 rows of 256, so the list takes ~0.2 KiB where the rows take 3.3 KiB. It grows (doubling)
+// up to a quarter of the dense block's bytes, then the entity moves to an HllBlock; either way
+// every register, so every estimate, is the same.
+//   uint32 tag      kSparseTag: its low byte, 0xFF, is never a dense block's first register
+//                   (ranks are at most 57), which tells the two apart in a checkpoint
+//   uint32 count    entries in use
+//   uint32 capacity entries allocated
+//   uint32 0
+//   Sums   sums     of the union of every entry's register
+//   uint32 entry[capacity]  row << 16 | register << 8 | rank, unordered, one per (row,
+//                   register); zero past count
+// An insert scans the entries (at most DenseBytes / 16 of them), so costs O(entries).
+class SparseHll {
+ public:
+  static constexpr uint32_t kSparseTag = 0x5053'48FF;  // "\xFFHSP"
+  static constexpr size_t kHeader = 32;
+  static constexpr uint32_t kFirstCapacity = 32;
+
+  // The most entries a sparse block may hold for `nb` rows: its bytes stay within a quarter of
+  // the dense block's (at least 24, room for the 17 of an exact entity's switch). Capacities
+  // are multiples of 8, so a scan reads whole groups of 8 entries inside the block.
+  static uint32_t MaxEntries(uint16_t nb) {
+    const auto fit = static_cast<uint32_t>((HllBlock::Bytes(nb) / 4 - kHeader) / 4);
+    return std::max<uint32_t>(24, fit / 8 * 8);
+  }
+  static size_t Bytes(uint32_t capacity) { return kHeader + size_t{capacity} * 4; }
+
+  // A new, empty block of `capacity` entries (zeroed).
+  static uint8_t* Make(uint32_t capacity) {
+    uint8_t* p = std::make_unique<uint8_t[]>(Bytes(capacity)).release();  // owned by the state
+    assert((reinterpret_cast<uintptr_t>(p) & kFlags) == 0);
+    SparseHll b(p);
+    b.Store(0, kSparseTag);
+    b.Store(8, capacity);
+    b.Clear();
+    return p;
+  }
+
+  explicit SparseHll(uint8_t* p) : p_(p) {}
+
+  uint32_t Count() const { return Load(4); }
+  uint32_t Capacity() const { return Load(8); }
+  uint32_t Entry(uint32_t i) const { return Load(kHeader + size_t{i} * 4); }
+  Sums LoadSums() const {
+    Sums s;
+    std::memcpy(&s, p_ + 16, sizeof s);
+    return s;
+  }
+  void StoreSums(const Sums& s) const { std::memcpy(p_ + 16, &s, sizeof s); }
+
+  // No entries: every register zero.
+  void Clear() const {
+    Store(4, 0);
+    std::memset(p_ + kHeader, 0, size_t{Capacity()} * 4);
+    std::array<uint8_t, kRegs> none{};
+    StoreSums(Sums::Of(none.data()));
+  }
+
+  // Sets a register of a row (to the max of its rank and the one given), keeping the sums of
+  // the union in step. Returns false, changing nothing, when it needs a new entry and the
+  // block is full.
+  bool Insert(uint32_t slot, Reg reg) const {
+    const uint32_t want = slot << 8 | static_cast<uint32_t>(reg.idx);
+    const uint32_t n = Count();
+    uint32_t found = n;
+    uint32_t top = 0;  // the union's register: the highest rank of reg.idx in any row
+    uint32_t i = 0;
+#if defined(__AVX2__)
+    // Eight entries per step; lanes past `n` (zero entries) are masked out of both results.
+    const __m256i want_v = _mm256_set1_epi32(static_cast<int>(want));
+    const __m256i idx_v = _mm256_set1_epi32(static_cast<int>(reg.idx));
+    const __m256i low = _mm256_set1_epi32(0xFF);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i top_v = _mm256_setzero_si256();
+    for (; i < n; i += 8) {
+      const __m256i e = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p_ + kHeader + 4 * i));
+      const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)), lane);
+      const __m256i key = _mm256_srli_epi32(e, 8);
+      const __m256i same = _mm256_and_si256(live, _mm256_cmpeq_epi32(key, want_v));
+      const __m256i same_reg =
+          _mm256_and_si256(live, _mm256_cmpeq_epi32(_mm256_and_si256(key, low), idx_v));
+      top_v = _mm256_max_epu32(top_v, _mm256_and_si256(same_reg, _mm256_and_si256(e, low)));
+      const auto m = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(same)));
+      if (m != 0) found = i + static_cast<uint32_t>(std::countr_zero(m));
+    }
+    alignas(32) uint32_t tops[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tops), top_v);
+    for (uint32_t t : tops) top = std::max(top, t);
+#else
+    for (; i < n; ++i) {
+      const uint32_t e = Entry(i);
+      if ((e >> 8) == want) found = i;
+      if (((e >> 8) & 0xFF) == reg.idx) top = std::max(top, e & 0xFF);
+    }
+#endif
+    if (found == n) {
+      if (n == Capacity()) return false;
+      Store(kHeader + size_t{n} * 4, want << 8 | reg.rank);
+      Store(4, n + 1);
+    } else if ((Entry(found) & 0xFF) < reg.rank) {
+      Store(kHeader + size_t{found} * 4, want << 8 | reg.rank);
+    }
+    if (reg.rank > top) {
+      Sums s = LoadSums();
+      s.Remove(top);
+      s.Add(reg.rank);
+      StoreSums(s);
+    }
+    return true;
+  }
+
+  // The union of every entry's register; returns its highest.
+  uint8_t Union(uint8_t* all) const {
+    std::memset(all, 0, kRegs);
+    const uint32_t n = Count();
+    uint8_t top = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t e = Entry(i);
+      const auto rank = static_cast<uint8_t>(e & 0xFF);
+      uint8_t& r = all[(e >> 8) & 0xFF];
+      r = std::max(r, rank);
+      top = std::max(top, rank);
+    }
+    return top;
+  }
+
+  // As HllBlock::Advance: the rows after newest_slot, `gap` of them (1 .. nb - 1), leave the
+  // window; their entries are removed and the sums recounted, unless there were none.
+  void Advance(uint32_t newest_slot, uint32_t gap, uint16_t nb) const {
+    const uint32_t n = Count();
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t e = Entry(i);
+      // Rows newest_slot + 1 .. newest_slot + gap (mod nb) leave: `after` is the row's
+      // distance past newest_slot, 0 .. nb - 1 (without a division per entry).
+      uint32_t after = (e >> 16) + nb - newest_slot - 1;
+      if (after >= nb) after -= nb;
+      if (after < gap) continue;
+      Store(kHeader + size_t{kept++} * 4, e);
+    }
+    if (kept == n) return;
+    std::memset(p_ + kHeader + size_t{kept} * 4, 0, size_t{n - kept} * 4);
+    Store(4, kept);
+    std::array<uint8_t, kRegs> all;
+    const uint8_t top = Union(all.data());
+    StoreSums(Sums::Of(all.data(), top));
+  }
+
+  // The registers of the rows of buckets lo .. hi (within the window ending at `newest`).
+  void Merge(int64_t lo, int64_t hi, int64_t newest, uint16_t nb, uint8_t* merged) const {
+    const uint32_t newest_slot = SlotOf(newest, nb);
+    const uint32_t n = Count();
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t e = Entry(i);
+      const int64_t bucket = newest - (newest_slot + nb - (e >> 16)) % nb;
+      if (bucket < lo || bucket > hi) continue;
+      uint8_t& r = merged[(e >> 8) & 0xFF];
+      r = std::max(r, static_cast<uint8_t>(e & 0xFF));
+    }
+  }
+
+  // Writes every entry into a zeroed dense block's rows (the union is left to the caller).
+  void FillRows(const HllBlock& dense) const {
+    const uint32_t n = Count();
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t e = Entry(i);
+      uint8_t& r = dense.Row(e >> 16)[(e >> 8) & 0xFF];
+      r = std::max(r, static_cast<uint8_t>(e & 0xFF));
+    }
+  }
+
+ private:
+  uint32_t Load(size_t at) const {
+    uint32_t v;
+    std::memcpy(&v, p_ + at, 4);
+    return v;
+  }
+  void Store(size_t at, uint32_t v) const { std::memcpy(p_ + at, &v, 4); }
+
+  uint8_t* p_;
+};
+
+// A sparse block that could not take an insert: a copy with twice the entries (at most
+// SparseHll::MaxEntries) or, once it holds that many, a dense block with the same registers;
+// then the insert. Frees the old block and returns the new pointer word.
+uint64_t Outgrow(uint16_t nb, uint64_t word, uint32_t slot, Reg reg) {
+  const std::unique_ptr<uint8_t[]> owned(BlockPtr(word));
+  const SparseHll old(owned.get());
+  const uint32_t max = SparseHll::MaxEntries(nb);
+  if (old.Capacity() < max) {
+    uint8_t* p = SparseHll::Make(std::min(old.Capacity() * 2, max));
+    // count, then (after the capacity) the sums and the entries in use.
+    std::memcpy(p + 4, owned.get() + 4, 4);
+    std::memcpy(p + 16, owned.get() + 16, SparseHll::kHeader - 16 + size_t{old.Count()} * 4);
+    [[maybe_unused]] const bool fits = SparseHll(p).Insert(slot, reg);
+    assert(fits);
+    return reinterpret_cast<uintptr_t>(p) | kHllMode;
+  }
+  uint8_t* p = std::make_unique<uint8_t[]>(HllBlock::Bytes(nb)).release();  // owned by the state
+  assert((reinterpret_cast<uintptr_t>(p) & kFlags) == 0);
+  const HllBlock dense(p, nb);
+  old.FillRows(dense);
+  uint8_t& r = dense.Row(slot)[reg.idx];
+  r = std::max(r, reg.rank);
+  dense.RebuildUnion();
+  return reinterpret_cast<uintptr_t>(p) | kHllMode | kDense;
 }
 
 }  // namespace
@@ -276,8 +494,10 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
       // switch; the block is cleared on the next one.
       word &= ~kHllMode;
       StoreAt<uint64_t>(state + kHeap, word);
-    } else if (hll) {
+    } else if (hll && (word & kDense) != 0) {
       HllBlock(BlockPtr(word), nb).Advance(SlotOf(newest, nb), static_cast<uint32_t>(gap));
+    } else if (hll) {
+      SparseHll(BlockPtr(word)).Advance(SlotOf(newest, nb), static_cast<uint32_t>(gap), nb);
     } else if (newest != kNoBucket) {
       PurgeOlderThan(state, newest, k - nb + 1);
     }
@@ -287,7 +507,13 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
   }
 
   if ((word & kHllMode) != 0) {
-    HllBlock(BlockPtr(word), nb).Insert(SlotOf(k, nb), RegOf(value_hash));
+    const uint32_t slot = SlotOf(k, nb);
+    const Reg reg = RegOf(value_hash);
+    if ((word & kDense) != 0) {
+      HllBlock(BlockPtr(word), nb).Insert(slot, reg);
+    } else if (!SparseHll(BlockPtr(word)).Insert(slot, reg)) {
+      StoreAt<uint64_t>(state + kHeap, Outgrow(nb, word, slot, reg));
+    }
     return;
   }
 
@@ -309,28 +535,40 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
     return;
   }
 
-  // A 17th live distinct value: move the entity to HyperLogLog.
-  const size_t bytes = HllBlock::Bytes(nb);
+  // A 17th live distinct value: move the entity to HyperLogLog, in a sparse block (or in the
+  // dense block an earlier overflow left, reused).
   uint8_t* p = BlockPtr(word);
-  if (p == nullptr) {
-    p = std::make_unique<uint8_t[]>(bytes).release();  // owned by the state
-    assert((reinterpret_cast<uintptr_t>(p) & kHllMode) == 0);
-  } else {
-    std::memset(p, 0, bytes);
-  }
-  const HllBlock block(p, nb);
-  for (int i = 0; i < kExact; ++i) {
-    const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
-    const Reg reg = RegOfFp(LoadAt<uint32_t>(state + kFps + 4 * i));
-    uint8_t& r = block.Row(SlotOf(b, nb))[reg.idx];
+  uint64_t flags = kHllMode;
+  if (p != nullptr && (word & kDense) != 0) {
+    std::memset(p, 0, HllBlock::Bytes(nb));
+    const HllBlock block(p, nb);
+    for (int i = 0; i < kExact; ++i) {
+      const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
+      const Reg reg = RegOfFp(LoadAt<uint32_t>(state + kFps + 4 * i));
+      uint8_t& r = block.Row(SlotOf(b, nb))[reg.idx];
+      r = std::max(r, reg.rank);
+    }
+    const Reg reg = RegOf(value_hash);
+    uint8_t& r = block.Row(SlotOf(k, nb))[reg.idx];
     r = std::max(r, reg.rank);
+    block.RebuildUnion();
+    flags |= kDense;
+  } else {
+    if (p == nullptr) {
+      p = SparseHll::Make(std::min(SparseHll::kFirstCapacity, SparseHll::MaxEntries(nb)));
+    } else {
+      SparseHll(p).Clear();
+    }
+    const SparseHll sparse(p);
+    // At most 17 entries: every sparse block has room for them.
+    for (int i = 0; i < kExact; ++i) {
+      const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
+      sparse.Insert(SlotOf(b, nb), RegOfFp(LoadAt<uint32_t>(state + kFps + 4 * i)));
+    }
+    sparse.Insert(SlotOf(k, nb), RegOf(value_hash));
   }
-  const Reg reg = RegOf(value_hash);
-  uint8_t& r = block.Row(SlotOf(k, nb))[reg.idx];
-  r = std::max(r, reg.rank);
-  block.RebuildUnion();
   std::memset(state + kFps, 0, kCells - kFps);
-  StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(p) | kHllMode);
+  StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(p) | flags);
 }
 
 void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,
@@ -363,6 +601,13 @@ double DistinctReadAt(const DistinctLayout& layout, const std::byte* state, int6
     return n;
   }
 
+  if ((word & kDense) == 0) {
+    const SparseHll sparse(BlockPtr(word));
+    if (k == newest) return sparse.LoadSums().Estimate();
+    std::array<uint8_t, kRegs> merged{};
+    sparse.Merge(lo, hi, newest, nb, merged.data());
+    return Sums::Of(merged.data()).Estimate();
+  }
   const HllBlock block(BlockPtr(word), nb);
   if (k == newest) return block.LoadSums().Estimate();  // the window is every stored bucket
   std::array<uint8_t, kRegs> merged{};
@@ -386,7 +631,15 @@ void DistinctDestroy(const DistinctLayout& layout, std::byte* state) {
 }
 
 size_t DistinctHeapBytes(const DistinctLayout& layout, const std::byte* state) {
-  return BlockPtr(LoadAt<uint64_t>(state + kHeap)) == nullptr ? 0 : HllBlock::Bytes(layout.buckets);
+  const uint64_t word = LoadAt<uint64_t>(state + kHeap);
+  uint8_t* p = BlockPtr(word);
+  if (p == nullptr) return 0;
+  if ((word & kDense) != 0) return HllBlock::Bytes(layout.buckets);
+  return SparseHll::Bytes(SparseHll(p).Capacity());
+}
+
+bool DistinctIsDense(const std::byte* state) {
+  return (LoadAt<uint64_t>(state + kHeap) & kDense) != 0;
 }
 
 bool DistinctIsApproximate(const std::byte* state) {
@@ -399,12 +652,41 @@ const std::byte* DistinctHeap(const std::byte* state) {
 
 bool DistinctRestoreHeap(const DistinctLayout& layout, std::byte* state,
                          std::span<const std::byte> heap) {
+  const uint16_t nb = layout.buckets;
   const uint64_t mode = LoadAt<uint64_t>(state + kHeap) & kHllMode;
   StoreAt<uint64_t>(state + kHeap, 0);
   if (heap.empty()) return mode == 0;
-  if (heap.size() != HllBlock::Bytes(layout.buckets)) return false;
-  auto block = std::make_unique<uint8_t[]>(heap.size());
-  std::memcpy(block.get(), heap.data(), heap.size());
+  // A sparse block starts with its tag, whose low byte no dense block can start with.
+  const bool sparse = heap[0] == std::byte{0xFF};
+  if (!sparse) {
+    if (heap.size() != HllBlock::Bytes(nb)) return false;
+    auto block = std::make_unique<uint8_t[]>(heap.size());
+    std::memcpy(block.get(), heap.data(), heap.size());
+    StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(block.release()) | mode | kDense);
+    return true;
+  }
+  if (heap.size() < SparseHll::kHeader || (heap.size() - SparseHll::kHeader) % 4 != 0) return false;
+  uint32_t header[3];
+  std::memcpy(header, heap.data(), sizeof header);
+  const uint32_t count = header[1], capacity = header[2];
+  if (header[0] != SparseHll::kSparseTag || count > capacity ||
+      heap.size() != SparseHll::Bytes(capacity) || capacity < kExact + 1 || capacity % 8 != 0) {
+    return false;
+  }
+  std::unique_ptr<uint8_t[]> block(SparseHll::Make(capacity));
+  std::memcpy(block.get() + SparseHll::kHeader, heap.data() + SparseHll::kHeader,
+              size_t{count} * 4);
+  std::memcpy(block.get() + 4, &count, 4);
+  const SparseHll b(block.get());
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t e = b.Entry(i);
+    const uint32_t rank = e & 0xFF;
+    if ((e >> 16) >= nb || rank == 0 || rank > 64) return false;
+  }
+  // The sums follow from the entries: recounted rather than trusted.
+  std::array<uint8_t, kRegs> all;
+  const uint8_t top = b.Union(all.data());
+  b.StoreSums(Sums::Of(all.data(), top));
   StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(block.release()) | mode);
   return true;
 }

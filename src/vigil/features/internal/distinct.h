@@ -17,11 +17,17 @@ namespace vigil::features_internal {
 // so two different values merge with probability ~2^-32 per pair (< 3e-8 for 16 values);
 // with 16-bit bucket offsets that keeps the inline state at 112 bytes instead of 272. When a 17th
 // distinct value arrives while 16 are live, the entity switches to HyperLogLog: per-bucket
-// registers (p = 8: 256 one-byte registers per bucket) plus their union and its estimator sums,
-// (buckets + 1) * 256 + 16 bytes, allocated on the heap the first time and kept for reuse. A read
-// takes the register-wise max over the live buckets and applies the standard HLL estimator with
-// linear counting for small ranges (standard error 1.04 / sqrt(256) = 6.5%). The union is kept up
-// to date per add and rebuilt once per step (skipped when the buckets leaving the window held
+// registers (p = 8: 256 one-byte registers per bucket), and the estimator sums of their union.
+// A read takes the register-wise max over the live buckets and applies the standard HLL
+// estimator with linear counting for small ranges (standard error 1.04 / sqrt(256) = 6.5%).
+// The registers live on the heap, first sparse: the (bucket, register, rank) of each register
+// set, 32 + 4 * capacity bytes, capacity 32 doubling as needed; an add scans them (O(entries)).
+// Past a quarter of the dense size the entity moves to dense rows, (buckets + 1) * 256 + 16
+// bytes with the union kept beside them. Both give the same registers, so the same estimates;
+// most entities of a card stream (a merchant seeing dozens of cards a day) stay sparse, at a
+// few hundred bytes instead of 3.3 KiB. Blocks are allocated at the switch and as a sparse one
+// grows (at most log2 of its range times), and kept for reuse. The union's sums are kept up
+// to date per add and recounted once per step (skipped when the buckets leaving the window held
 // nothing), so a read at the newest bucket costs O(1); other reads merge the rows. When
 // every bucket has left the window, the entity goes back to exact counting (the registers stay
 // allocated, so a later switch allocates nothing). Once in HLL mode it stays approximate while any
@@ -56,10 +62,11 @@ size_t DistinctBytes(const DistinctLayout& layout);
 void DistinctInit(const DistinctLayout& layout, std::byte* state);
 
 // Records value_hash at t_us (>= 0). Values whose bucket is older than the window ending at the
-// newest bucket seen are dropped, as for RingAdd. Allocates DistinctHeapBytes once, the first
-// time the entity overflows the exact limit; allocation failure throws std::bad_alloc. In HLL
-// mode, the first add of each new step rebuilds the union: O(buckets * 256) byte maxes, unless
-// the rows leaving the window were empty.
+// newest bucket seen are dropped, as for RingAdd. Allocates the register block the first time
+// the entity overflows the exact limit, and again each time a sparse block outgrows its
+// capacity (DistinctHeapBytes changes then); allocation failure throws std::bad_alloc. In HLL
+// mode, the first add of each new step recounts the union: O(buckets * 256) byte maxes
+// (dense) or O(entries) (sparse), unless the rows leaving the window were empty.
 // Needs own_cursor.
 void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us, uint64_t value_hash);
 
@@ -79,18 +86,23 @@ double DistinctReadAt(const DistinctLayout& layout, const std::byte* state, int6
 // Frees the register block, if any, and leaves the state empty (as after DistinctInit).
 void DistinctDestroy(const DistinctLayout& layout, std::byte* state);
 
-// Heap bytes owned by the state: (buckets + 1) * 256 + 16 once overflowed, else 0.
+// Heap bytes owned by the state: 0 until it first overflows; then 32 + 4 * capacity while its
+// registers are sparse, (buckets + 1) * 256 + 16 once dense.
 size_t DistinctHeapBytes(const DistinctLayout& layout, const std::byte* state);
 
 // True while the state counts with HyperLogLog (for tests and metrics).
 bool DistinctIsApproximate(const std::byte* state);
+// True when the state's register block is the dense one (for tests).
+bool DistinctIsDense(const std::byte* state);
 
 // Checkpoints. The inline bytes plus the register block (DistinctHeapBytes bytes at
 // DistinctHeap, or nothing) are the whole state. DistinctRestoreHeap finishes a restore after
 // the inline bytes were copied from a saved state: it allocates a new block holding `heap`
 // (or none when `heap` is empty) and points the state at it, keeping the saved mode. The
-// copied pointer is never followed or freed. Returns false (and leaves no block) when `heap`
-// is not the size of this layout's block.
+// copied pointer is never followed or freed. A sparse block is told from a dense one by its
+// first byte (0xFF, which no dense block starts with), so checkpoints written before sparse
+// blocks existed restore as dense. Returns false (and leaves no block) when `heap` is neither
+// this layout's dense block nor a well-formed sparse one.
 const std::byte* DistinctHeap(const std::byte* state);
 bool DistinctRestoreHeap(const DistinctLayout& layout, std::byte* state,
                          std::span<const std::byte> heap);

@@ -482,8 +482,9 @@ TEST(Distinct, SeventeenthLiveValueSwitchesToHll) {
   EXPECT_FALSE(d.Approximate());
   d.Add(11000, SplitMix64(16));
   EXPECT_TRUE(d.Approximate());
-  EXPECT_EQ(d.HeapBytes(), 13u * 256u + 16u);
-  EXPECT_NEAR(d.Read(11000), 17.0, 1.5);  // linear counting is near exact when small
+  EXPECT_FALSE(DistinctIsDense(d.data()));
+  EXPECT_EQ(d.HeapBytes(), 32u + 32u * 4u);  // sparse: 17 registers set, room for 32
+  EXPECT_NEAR(d.Read(11000), 17.0, 1.5);     // linear counting is near exact when small
   // The switch kept each value's bucket. Buckets 0..3 held i = 0..3 and 12..15; at t = 15000
   // the window is [4, 15], which leaves i = 4..11 and 16.
   EXPECT_NEAR(d.Read(15000), 9.0, 1.5);
@@ -622,7 +623,11 @@ double ReferenceHll(const std::vector<uint64_t>& hashes) {
   return e <= 2.5 * 256 && zeros > 0 ? 256 * std::log(256.0 / zeros) : e;
 }
 
-void HllDifferential(std::initializer_list<uint16_t> bucket_counts) {
+// `values`: how many distinct values the stream draws from; many push the registers from the
+// sparse list to the dense rows. `seen_dense` / `seen_sparse` report which were used.
+void HllDifferential(std::initializer_list<uint16_t> bucket_counts, int64_t values = 300,
+                     bool* seen_sparse = nullptr, bool* seen_dense = nullptr,
+                     int64_t max_tick = 20) {
   for (uint16_t buckets : bucket_counts) {
     for (uint64_t seed = 1; seed <= 12; ++seed) {
       const DistinctLayout l{buckets, 100};
@@ -637,9 +642,9 @@ void HllDifferential(std::initializer_list<uint16_t> bucket_counts) {
       int64_t newest = 0, t = 0;
       for (int op = 0; op < 1500; ++op) {
         const int64_t r = uniform(0, 999);
-        t += r < 900 ? uniform(0, 20) : r < 990 ? uniform(window / 2, 2 * window) : 1 << 30;
+        t += r < 900 ? uniform(0, max_tick) : r < 990 ? uniform(window / 2, 2 * window) : 1 << 30;
         const int64_t add_t = r % 5 == 0 ? std::max<int64_t>(0, t - uniform(0, window)) : t;
-        const uint64_t h = SplitMix64(static_cast<uint64_t>(uniform(0, 300)) + seed * 1000);
+        const uint64_t h = SplitMix64(static_cast<uint64_t>(uniform(0, values)) + seed * 1000000);
         const int64_t k = BucketOf(add_t, 100);
         d.Add(add_t, h);
         if (!has_newest || k > newest - buckets) {
@@ -657,6 +662,11 @@ void HllDifferential(std::initializer_list<uint16_t> bucket_counts) {
           }
           std::sort(live.begin(), live.end());
           live.erase(std::unique(live.begin(), live.end()), live.end());
+          if (d.Approximate()) {
+            const bool dense = DistinctIsDense(d.data());
+            if (seen_dense != nullptr && dense) *seen_dense = true;
+            if (seen_sparse != nullptr && !dense) *seen_sparse = true;
+          }
           const double want = d.Approximate() ? ReferenceHll(live) : live.size();
           ASSERT_DOUBLE_EQ(d.Read(rt), want)
               << "buckets " << buckets << " seed " << seed << " op " << op << " rt " << rt
@@ -670,6 +680,105 @@ void HllDifferential(std::initializer_list<uint16_t> bucket_counts) {
 TEST(Distinct, HllRegimeDifferentialAgainstReference) { HllDifferential({1, 2, 5, 12}); }
 
 TEST(Distinct, HllRegimeDifferentialWideWindows) { HllDifferential({25, 40}); }
+
+// Sparse registers, dense rows, and the move from one to the other, all against the reference.
+TEST(Distinct, HllDifferentialSparseAndDense) {
+  bool sparse = false, dense = false;
+  HllDifferential({1, 12}, 300, &sparse, nullptr);
+  EXPECT_TRUE(sparse) << "300 values never left the registers sparse";
+  HllDifferential({2, 12}, 20000, &sparse, &dense, 1);  // ~200 adds per bucket
+  EXPECT_TRUE(dense) << "20000 values never made the registers dense";
+}
+
+// Reads of older buckets (a late event's window) merge the rows in range. Every add after the
+// switch to HyperLogLog is kept per bucket, so the reference is each bucket's hashes: checked at
+// every bucket of the window, with few values (sparse) and many (dense).
+TEST(Distinct, HllReadsOfOlderBucketsSparseAndDense) {
+  for (const uint64_t values : {10, 5000}) {
+    for (uint16_t buckets : {3, 12}) {
+      const DistinctLayout l{buckets, 100};
+      DistinctState d(l);
+      std::mt19937_64 rng(values + buckets);
+      std::vector<std::pair<int64_t, uint64_t>> added;  // (bucket, hash) since the switch
+      int64_t newest = buckets;                         // times stay positive
+      for (uint64_t i = 0; i < 17; ++i) {
+        d.Add(newest * 100, SplitMix64(i));
+        added.emplace_back(newest, SplitMix64(i));
+      }
+      ASSERT_TRUE(d.Approximate());
+      for (int op = 0; op < 3000; ++op) {
+        int64_t late = std::uniform_int_distribution<int64_t>(0, buckets - 1)(rng);
+        if (op % 50 == 49) {  // the window moves on a bucket at a time, with an add there
+          ++newest;
+          late = 0;
+        }
+        const int64_t k = std::max<int64_t>(newest - late, newest - buckets + 1);
+        const uint64_t h = SplitMix64(100 + rng() % values);
+        d.Add(k * 100 + 7, h);
+        added.emplace_back(k, h);
+        std::erase_if(added, [&](const auto& p) { return p.first <= newest - buckets; });
+        if (op % 10 != 0) continue;
+        for (int64_t rk = newest - buckets + 1; rk <= newest; ++rk) {
+          std::vector<uint64_t> live;
+          for (const auto& [bk, hash] : added) {
+            if (bk <= rk) live.push_back(hash);
+          }
+          ASSERT_DOUBLE_EQ(d.Read(rk * 100), ReferenceHll(live))
+              << "values " << values << " buckets " << buckets << " op " << op << " read " << rk;
+        }
+      }
+      EXPECT_EQ(DistinctIsDense(d.data()), values == 5000) << values << " values";
+    }
+  }
+}
+
+// A checkpoint of an overflowed state is its inline bytes and its register block: restored,
+// it reads and goes on exactly as the original, sparse or dense; a damaged block is refused.
+TEST(Distinct, RestoredRegisterBlocksGoOnAsTheOriginal) {
+  const DistinctLayout l{12, 100};
+  for (const uint64_t values : {60, 4000}) {
+    DistinctState a(l);
+    for (uint64_t i = 0; i < 2 * values; ++i)
+      a.Add(static_cast<int64_t>(i % 900), SplitMix64(i % values));
+    ASSERT_TRUE(a.Approximate());
+    EXPECT_EQ(DistinctIsDense(a.data()), values == 4000);
+    // A copy: the adds below may move a's block.
+    const std::vector<std::byte> heap(DistinctHeap(a.data()),
+                                      DistinctHeap(a.data()) + a.HeapBytes());
+    DistinctState b(l);
+    std::memcpy(b.data(), a.data(), DistinctBytes(l));  // the copied pointer is not followed
+    ASSERT_TRUE(DistinctRestoreHeap(l, b.data(), heap));
+    EXPECT_EQ(DistinctIsDense(b.data()), values == 4000);
+    EXPECT_EQ(b.HeapBytes(), a.HeapBytes());
+    for (uint64_t i = 0; i < 3000; ++i) {
+      const int64_t t = 900 + static_cast<int64_t>(i);
+      a.Add(t, SplitMix64(values + i % 500));
+      b.Add(t, SplitMix64(values + i % 500));
+      if (i % 97 == 0) {
+        for (int64_t rt : {t, t - 300, t + 500}) ASSERT_DOUBLE_EQ(b.Read(rt), a.Read(rt)) << i;
+      }
+    }
+
+    // Damaged blocks: a sparse one with a row past the layout's, or cut short; a dense one of
+    // another layout's size.
+    std::vector<std::byte> bad(heap.begin(), heap.end());
+    DistinctState c(l);
+    if (values == 60) {
+      uint32_t e;
+      std::memcpy(&e, bad.data() + 32, 4);
+      e = (e & 0xFFFF) | 12u << 16;  // row 12 of 12
+      std::memcpy(bad.data() + 32, &e, 4);
+      std::memcpy(c.data(), a.data(), DistinctBytes(l));
+      EXPECT_FALSE(DistinctRestoreHeap(l, c.data(), bad));
+      std::memcpy(c.data(), a.data(), DistinctBytes(l));
+      EXPECT_FALSE(DistinctRestoreHeap(l, c.data(), std::span(bad).first(bad.size() - 4)));
+    } else {
+      std::memcpy(c.data(), a.data(), DistinctBytes(l));
+      EXPECT_FALSE(DistinctRestoreHeap(l, c.data(), std::span(bad).first(bad.size() - 256)));
+    }
+    EXPECT_EQ(c.HeapBytes(), 0u);
+  }
+}
 
 // A caller keeping the cursor (DistinctAddAt / DistinctReadAt, 8 bytes less) sees exactly what
 // the kernel keeping its own sees.
