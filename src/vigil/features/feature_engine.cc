@@ -351,10 +351,7 @@ class EntityTable {
   // block is allocated at its first overflow and grows while sparse).
   void AddDistinct(const Layout::Distinct& d, std::byte* blob, int64_t k, int64_t newest,
                    uint64_t hash) {
-    std::byte* state = blob + d.offset;
-    const size_t before = fi::DistinctHeapBytes(d.layout, state);
-    fi::DistinctAddAt(d.layout, state, k, newest, hash);
-    heap_ = heap_ - before + fi::DistinctHeapBytes(d.layout, state);
+    heap_ += static_cast<uint64_t>(fi::DistinctAddAt(d.layout, blob + d.offset, k, newest, hash));
   }
 
   // The entity's state, created empty if it is new or was idle longer than the ttl at time

@@ -481,8 +481,8 @@ void DistinctInit(const DistinctLayout& layout, std::byte* state) {
   if (layout.own_cursor) StoreAt<int64_t>(state + kNewest, kNoBucket);
 }
 
-void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, int64_t newest,
-                   uint64_t value_hash) {
+int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, int64_t newest,
+                      uint64_t value_hash) {
   const uint16_t nb = layout.buckets;
   uint64_t word = LoadAt<uint64_t>(state + kHeap);
   const bool hll = (word & kHllMode) != 0;
@@ -503,7 +503,7 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
     }
     newest = k;
   } else if (k <= newest - nb) {
-    return;  // older than the window ending at the newest bucket
+    return 0;  // older than the window ending at the newest bucket
   }
 
   if ((word & kHllMode) != 0) {
@@ -512,9 +512,11 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
     if ((word & kDense) != 0) {
       HllBlock(BlockPtr(word), nb).Insert(slot, reg);
     } else if (!SparseHll(BlockPtr(word)).Insert(slot, reg)) {
+      const size_t before = DistinctHeapBytes(layout, state);
       StoreAt<uint64_t>(state + kHeap, Outgrow(nb, word, slot, reg));
+      return static_cast<int64_t>(DistinctHeapBytes(layout, state) - before);
     }
-    return;
+    return 0;
   }
 
   const uint32_t fp = Fingerprint(value_hash);
@@ -525,20 +527,21 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
     if (EntryBucket(newest, LoadAt<uint16_t>(b)) < k) {
       StoreAt<uint16_t>(b, static_cast<uint16_t>(k));
     }
-    return;
+    return 0;
   }
   const uint32_t empty = EntriesEqualTo(state, 0);
   if (empty != 0) {
     const int free_slot = std::countr_zero(empty);  // the first empty entry
     StoreAt<uint32_t>(state + kFps + 4 * free_slot, fp);
     StoreAt<uint16_t>(state + kBuckets + 2 * free_slot, static_cast<uint16_t>(k));
-    return;
+    return 0;
   }
 
   // A 17th live distinct value: move the entity to HyperLogLog, in a sparse block (or in the
   // dense block an earlier overflow left, reused).
   uint8_t* p = BlockPtr(word);
   uint64_t flags = kHllMode;
+  int64_t allocated = 0;
   if (p != nullptr && (word & kDense) != 0) {
     std::memset(p, 0, HllBlock::Bytes(nb));
     const HllBlock block(p, nb);
@@ -555,7 +558,9 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
     flags |= kDense;
   } else {
     if (p == nullptr) {
-      p = SparseHll::Make(std::min(SparseHll::kFirstCapacity, SparseHll::MaxEntries(nb)));
+      const uint32_t capacity = std::min(SparseHll::kFirstCapacity, SparseHll::MaxEntries(nb));
+      p = SparseHll::Make(capacity);
+      allocated = static_cast<int64_t>(SparseHll::Bytes(capacity));
     } else {
       SparseHll(p).Clear();
     }
@@ -569,6 +574,7 @@ void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, in
   }
   std::memset(state + kFps, 0, kCells - kFps);
   StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(p) | flags);
+  return allocated;
 }
 
 void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,
@@ -576,7 +582,7 @@ void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,
   assert(layout.own_cursor && "DistinctAdd keeps the cursor in the state");
   const int64_t k = BucketOf(t_us, layout.step_us);
   const int64_t newest = LoadAt<int64_t>(state + kNewest);
-  DistinctAddAt(layout, state, k, newest, value_hash);
+  (void)DistinctAddAt(layout, state, k, newest, value_hash);
   if (newest == kNoBucket || k > newest) StoreAt<int64_t>(state + kNewest, k);
 }
 

@@ -77,9 +77,10 @@ double DistinctRead(const DistinctLayout& layout, const std::byte* state, int64_
 
 // The same by bucket, for a caller that keeps the cursor: k is the value's bucket index,
 // newest the newest bucket index before the add (kNoBucket if none); the caller records
-// max(newest, k) and passes that to DistinctReadAt.
-void DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, int64_t newest,
-                   uint64_t value_hash);
+// max(newest, k) and passes that to DistinctReadAt. Returns the change in DistinctHeapBytes
+// (0 unless the add allocated a block or outgrew one), for a caller counting memory.
+int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, int64_t newest,
+                      uint64_t value_hash);
 double DistinctReadAt(const DistinctLayout& layout, const std::byte* state, int64_t k,
                       int64_t newest);
 

@@ -781,9 +781,12 @@ TEST(Distinct, RestoredRegisterBlocksGoOnAsTheOriginal) {
 }
 
 // A caller keeping the cursor (DistinctAddAt / DistinctReadAt, 8 bytes less) sees exactly what
-// the kernel keeping its own sees.
+// the kernel keeping its own sees, and the heap changes DistinctAddAt reports add up to
+// DistinctHeapBytes (the switch, the sparse list's growth and the move to dense rows).
 TEST(Distinct, CallerKeptCursorMatchesOwnCursor) {
+  bool seen_sparse = false, seen_dense = false;
   for (uint16_t buckets : {3, 12, 30}) {
+    int64_t heap = 0;
     const DistinctLayout own{buckets, 100};
     const DistinctLayout ext{buckets, 100, false};
     EXPECT_EQ(DistinctBytes(ext), DistinctBytes(own) - 8);
@@ -793,15 +796,19 @@ TEST(Distinct, CallerKeptCursorMatchesOwnCursor) {
     int64_t newest = kNoBucket, t = 0;
     std::mt19937_64 rng(buckets);
     for (int op = 0; op < 3000; ++op) {
-      t += static_cast<int64_t>(rng() % 40);
+      t += static_cast<int64_t>(rng() % (op < 1500 ? 40 : 3));  // then denser: dense rows
       if (rng() % 200 == 0) t += 100 * buckets;
       const int64_t add_t =
           rng() % 4 == 0 ? std::max<int64_t>(0, t - static_cast<int64_t>(rng() % (150 * buckets)))
                          : t;
-      const uint64_t h = SplitMix64(rng() % 120);
+      const uint64_t h = SplitMix64(rng() % (op < 1500 ? 120 : 3000));
       a.Add(add_t, h);
       const int64_t k = BucketOf(add_t, 100);
-      DistinctAddAt(ext, b.data(), k, newest, h);
+      heap += DistinctAddAt(ext, b.data(), k, newest, h);
+      ASSERT_EQ(heap, static_cast<int64_t>(DistinctHeapBytes(ext, b.data()))) << op;
+      if (DistinctIsApproximate(b.data())) {
+        (DistinctIsDense(b.data()) ? seen_dense : seen_sparse) = true;
+      }
       newest = std::max(newest, k);
       for (int64_t rt : {t, add_t, t + 100}) {
         ASSERT_EQ(a.Read(rt), DistinctReadAt(ext, b.data(), BucketOf(rt, 100), newest))
@@ -810,6 +817,8 @@ TEST(Distinct, CallerKeptCursorMatchesOwnCursor) {
     }
     DistinctDestroy(ext, b.data());
   }
+  EXPECT_TRUE(seen_sparse);
+  EXPECT_TRUE(seen_dense);
 }
 
 // ---------------------------------------------------------------------------------------------
