@@ -16,6 +16,7 @@ namespace {
 
 constexpr int kExact = 16;                      // inline entries
 constexpr size_t kRegs = 256;                   // HLL registers per bucket (p = 8)
+constexpr uint8_t kMaxRank = 64 - 8 + 1;        // the highest rank a 64-bit hash gives
 constexpr size_t kHeap = 0;                     // uint64: pointer | kHllMode
 constexpr size_t kFps = 8;                      // uint32[kExact]
 constexpr size_t kBuckets = kFps + 4 * kExact;  // uint16[kExact]
@@ -446,17 +447,20 @@ class SparseHll {
 // A sparse block that could not take an insert: a copy with twice the entries (at most
 // SparseHll::MaxEntries) or, once it holds that many, a dense block with the same registers;
 // then the insert. Frees the old block and returns the new pointer word.
+// The new block is allocated before the old one is freed, so when the allocation throws
+// (std::bad_alloc) the state still owns its old, intact block.
 uint64_t Outgrow(uint16_t nb, uint64_t word, uint32_t slot, Reg reg) {
-  const std::unique_ptr<uint8_t[]> owned(BlockPtr(word));
-  const SparseHll old(owned.get());
+  uint8_t* const from = BlockPtr(word);
+  const SparseHll old(from);
   const uint32_t max = SparseHll::MaxEntries(nb);
   if (old.Capacity() < max) {
     uint8_t* p = SparseHll::Make(std::min(old.Capacity() * 2, max));
     // count, then (after the capacity) the sums and the entries in use.
-    std::memcpy(p + 4, owned.get() + 4, 4);
-    std::memcpy(p + 16, owned.get() + 16, SparseHll::kHeader - 16 + size_t{old.Count()} * 4);
+    std::memcpy(p + 4, from + 4, 4);
+    std::memcpy(p + 16, from + 16, SparseHll::kHeader - 16 + size_t{old.Count()} * 4);
     [[maybe_unused]] const bool fits = SparseHll(p).Insert(slot, reg);
     assert(fits);
+    const std::unique_ptr<uint8_t[]> freed(from);
     return reinterpret_cast<uintptr_t>(p) | kHllMode;
   }
   uint8_t* p = std::make_unique<uint8_t[]>(HllBlock::Bytes(nb)).release();  // owned by the state
@@ -466,6 +470,7 @@ uint64_t Outgrow(uint16_t nb, uint64_t word, uint32_t slot, Reg reg) {
   uint8_t& r = dense.Row(slot)[reg.idx];
   r = std::max(r, reg.rank);
   dense.RebuildUnion();
+  const std::unique_ptr<uint8_t[]> freed(from);
   return reinterpret_cast<uintptr_t>(p) | kHllMode | kDense;
 }
 
@@ -668,6 +673,12 @@ bool DistinctRestoreHeap(const DistinctLayout& layout, std::byte* state,
     if (heap.size() != HllBlock::Bytes(nb)) return false;
     auto block = std::make_unique<uint8_t[]>(heap.size());
     std::memcpy(block.get(), heap.data(), heap.size());
+    // Ranks are at most 57; the union and its sums follow from the rows: recounted rather
+    // than trusted (a wrong zero count would index past the linear-counting table).
+    for (size_t i = 0; i < size_t{nb} * kRegs; ++i) {
+      if (block[i] > kMaxRank) return false;
+    }
+    HllBlock(block.get(), nb).RebuildUnion();
     StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(block.release()) | mode | kDense);
     return true;
   }
@@ -687,7 +698,7 @@ bool DistinctRestoreHeap(const DistinctLayout& layout, std::byte* state,
   for (uint32_t i = 0; i < count; ++i) {
     const uint32_t e = b.Entry(i);
     const uint32_t rank = e & 0xFF;
-    if ((e >> 16) >= nb || rank == 0 || rank > 64) return false;
+    if ((e >> 16) >= nb || rank == 0 || rank > kMaxRank) return false;
   }
   // The sums follow from the entries: recounted rather than trusted.
   std::array<uint8_t, kRegs> all;

@@ -21,7 +21,8 @@ namespace vigil::features_internal {
 // A read takes the register-wise max over the live buckets and applies the standard HLL
 // estimator with linear counting for small ranges (standard error 1.04 / sqrt(256) = 6.5%).
 // The registers live on the heap, first sparse: the (bucket, register, rank) of each register
-// set, 32 + 4 * capacity bytes, capacity 32 doubling as needed; an add scans them (O(entries)).
+// set, 32 + 4 * capacity bytes, capacity 32 (24 for a one-bucket window) doubling as needed up
+// to the cap below; an add scans them (O(entries)).
 // Past a quarter of the dense size the entity moves to dense rows, (buckets + 1) * 256 + 16
 // bytes with the union kept beside them. Both give the same registers, so the same estimates;
 // most entities of a card stream (a merchant seeing dozens of cards a day) stay sparse, at a
@@ -41,7 +42,8 @@ namespace vigil::features_internal {
 // in another process.
 //
 // Inline layout (104 bytes + the cursor, 8-byte aligned):
-//   uint64 register-block pointer | 1 while in HLL mode (0: none allocated)
+//   uint64 register-block pointer | 1 while in HLL mode | 2 when the block is dense (0: none
+//          allocated)
 //   uint32 fingerprint[16]   (0: empty entry; a fingerprint of 0 is stored as 1)
 //   uint16 bucket[16]        low 16 bits of the entry's bucket index; live entries are within
 //                            buckets - 1 <= 65534 of the newest, so the full index is recovered

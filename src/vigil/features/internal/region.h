@@ -10,7 +10,9 @@ namespace vigil::features_internal {
 // table of gigabytes grows without a stall proportional to its size and without a moment
 // holding two copies (a std::vector copies everything on each doubling). The mapping doubles
 // as address space; only the pages the records occupy are ever touched, so ResidentBytes()
-// (the records rounded up to whole pages) is what the region costs in memory.
+// (the records rounded up to whole pages) is what the region costs in resident memory. (Under
+// vm.overcommit_memory=2 the whole mapping counts against the commit limit, as a vector's
+// capacity would.)
 //
 // The region does not ask for transparent huge pages: measured with 2M cards, they made a
 // random card's update ~7% faster but creating a card 2.4x slower (each 2 MiB fault compacts

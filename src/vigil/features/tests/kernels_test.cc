@@ -745,6 +745,7 @@ TEST(Distinct, RestoredRegisterBlocksGoOnAsTheOriginal) {
     // A copy: the adds below may move a's block.
     const std::vector<std::byte> heap(DistinctHeap(a.data()),
                                       DistinctHeap(a.data()) + a.HeapBytes());
+    const std::vector<std::byte> saved(a.data(), a.data() + DistinctBytes(l));
     DistinctState b(l);
     std::memcpy(b.data(), a.data(), DistinctBytes(l));  // the copied pointer is not followed
     ASSERT_TRUE(DistinctRestoreHeap(l, b.data(), heap));
@@ -775,6 +776,24 @@ TEST(Distinct, RestoredRegisterBlocksGoOnAsTheOriginal) {
     } else {
       std::memcpy(c.data(), a.data(), DistinctBytes(l));
       EXPECT_FALSE(DistinctRestoreHeap(l, c.data(), std::span(bad).first(bad.size() - 256)));
+      // A register no 64-bit hash gives (ranks are at most 57).
+      std::vector<std::byte> high = heap;
+      high[5] = std::byte{200};
+      std::memcpy(c.data(), a.data(), DistinctBytes(l));
+      EXPECT_FALSE(DistinctRestoreHeap(l, c.data(), high));
+      // The union and its sums are recounted from the rows, not taken from the block: a wrong
+      // zero count would index past the estimator's table.
+      std::vector<std::byte> sums = heap;
+      const uint32_t wrong[4] = {1, 0, 0, 100000};  // hi, mid, lo, zeros
+      std::memcpy(sums.data() + sums.size() - 16, wrong, 16);
+      std::memcpy(c.data(), saved.data(), DistinctBytes(l));
+      ASSERT_TRUE(DistinctRestoreHeap(l, c.data(), sums));
+      DistinctState ok(l);
+      std::memcpy(ok.data(), saved.data(), DistinctBytes(l));
+      ASSERT_TRUE(DistinctRestoreHeap(l, ok.data(), heap));
+      EXPECT_DOUBLE_EQ(DistinctRead(l, c.data(), 899), ok.Read(899));
+      EXPECT_GT(ok.Read(899), 100);
+      DistinctDestroy(l, c.data());
     }
     EXPECT_EQ(c.HeapBytes(), 0u);
   }
