@@ -491,13 +491,22 @@ int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k,
   const uint16_t nb = layout.buckets;
   uint64_t word = LoadAt<uint64_t>(state + kHeap);
   const bool hll = (word & kHllMode) != 0;
+  int64_t change = 0;  // in DistinctHeapBytes
 
   if (newest == kNoBucket || k > newest) {
     const int64_t gap = newest == kNoBucket ? nb : k - newest;
     if (hll && gap >= nb) {
       // Every bucket has left the window: count exactly again. The entries were zeroed on the
-      // switch; the block is cleared on the next one.
-      word &= ~kHllMode;
+      // switch. A sparse block is kept and cleared on the next switch; a dense one is freed,
+      // so an entity that was busy once does not hold its full registers for life (its next
+      // overflow starts sparse).
+      if ((word & kDense) != 0) {
+        const std::unique_ptr<uint8_t[]> freed(BlockPtr(word));
+        change = -static_cast<int64_t>(HllBlock::Bytes(nb));
+        word = 0;
+      } else {
+        word &= ~kHllMode;
+      }
       StoreAt<uint64_t>(state + kHeap, word);
     } else if (hll && (word & kDense) != 0) {
       HllBlock(BlockPtr(word), nb).Advance(SlotOf(newest, nb), static_cast<uint32_t>(gap));
@@ -508,7 +517,7 @@ int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k,
     }
     newest = k;
   } else if (k <= newest - nb) {
-    return 0;  // older than the window ending at the newest bucket
+    return change;  // older than the window ending at the newest bucket
   }
 
   if ((word & kHllMode) != 0) {
@@ -521,7 +530,7 @@ int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k,
       StoreAt<uint64_t>(state + kHeap, Outgrow(nb, word, slot, reg));
       return static_cast<int64_t>(DistinctHeapBytes(layout, state) - before);
     }
-    return 0;
+    return change;
   }
 
   const uint32_t fp = Fingerprint(value_hash);
@@ -532,14 +541,14 @@ int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k,
     if (EntryBucket(newest, LoadAt<uint16_t>(b)) < k) {
       StoreAt<uint16_t>(b, static_cast<uint16_t>(k));
     }
-    return 0;
+    return change;
   }
   const uint32_t empty = EntriesEqualTo(state, 0);
   if (empty != 0) {
     const int free_slot = std::countr_zero(empty);  // the first empty entry
     StoreAt<uint32_t>(state + kFps + 4 * free_slot, fp);
     StoreAt<uint16_t>(state + kBuckets + 2 * free_slot, static_cast<uint16_t>(k));
-    return 0;
+    return change;
   }
 
   // A 17th live distinct value: move the entity to HyperLogLog, in a sparse block (or in the
@@ -579,7 +588,7 @@ int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k,
   }
   std::memset(state + kFps, 0, kCells - kFps);
   StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(p) | flags);
-  return allocated;
+  return change + allocated;
 }
 
 void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,

@@ -27,12 +27,13 @@ namespace vigil::features_internal {
 // bytes with the union kept beside them. Both give the same registers, so the same estimates;
 // most entities of a card stream (a merchant seeing dozens of cards a day) stay sparse, at a
 // few hundred bytes instead of 3.3 KiB. Blocks are allocated at the switch and as a sparse one
-// grows (at most log2 of its range times), and kept for reuse. The union's sums are kept up
-// to date per add and recounted once per step (skipped when the buckets leaving the window held
-// nothing), so a read at the newest bucket costs O(1); other reads merge the rows. When
-// every bucket has left the window, the entity goes back to exact counting (the registers stay
-// allocated, so a later switch allocates nothing). Once in HLL mode it stays approximate while any
-// bucket is live, even if fewer than 16 values remain.
+// grows (at most log2 of its range times). When every bucket has left the window the entity
+// counts exactly again: a sparse block is kept for reuse, a dense one freed. The union's sums are
+// kept up to date per add and recounted once per step (skipped when the buckets leaving the window
+// held nothing), so a read at the newest bucket costs O(1); other reads merge the rows. When every
+// bucket has left the window, the entity goes back to exact counting (above: a sparse block stays
+// allocated for the next switch, a dense one is freed). Once in HLL mode it stays approximate while
+// any bucket is live, even if fewer than 16 values remain.
 //
 // Ownership: the inline state owns the register block through a pointer. Call
 // DistinctDestroy before dropping or re-initialising a state that may have overflowed. Moving

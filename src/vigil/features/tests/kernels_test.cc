@@ -519,20 +519,34 @@ TEST(Distinct, RealStringsThroughHash64) {
   EXPECT_NEAR(d.Read(5000 * 1000), 2500.0, 3 * 0.065 * 2500);
 }
 
-TEST(Distinct, AfterAWholeWindowIdleCountsExactlyAgainWithoutReallocating) {
+// After a whole window idle the count is exact again. A dense block is freed then (the next
+// overflow starts sparse); a sparse one is kept and reused without allocating.
+TEST(Distinct, AfterAWholeWindowIdleCountsExactlyAgain) {
   const DistinctLayout l{4, 1000};
   DistinctState d(l);
-  for (uint64_t i = 0; i < 100; ++i) d.Add(0, SplitMix64(i));
+  for (uint64_t i = 0; i < 100; ++i) d.Add(0, SplitMix64(i));  // ~85 registers: dense
   ASSERT_TRUE(d.Approximate());
+  ASSERT_TRUE(DistinctIsDense(d.data()));
+  EXPECT_EQ(d.HeapBytes(), 5u * 256u + 16u);
   EXPECT_EQ(d.Read(4000), 0.0);
   d.Add(4000, SplitMix64(1000));
   EXPECT_FALSE(d.Approximate());
   EXPECT_EQ(d.Read(4000), 1.0);
-  EXPECT_EQ(d.HeapBytes(), 5u * 256u + 16u);  // kept for the next switch
+  EXPECT_EQ(d.HeapBytes(), 0u);  // the dense block was freed
   for (uint64_t i = 0; i < 40; ++i) d.Add(4000, SplitMix64(2000 + i));
   EXPECT_TRUE(d.Approximate());
-  EXPECT_NEAR(d.Read(4000), 41.0, 3 * 0.065 * 41);  // old registers were cleared
-  EXPECT_EQ(d.HeapBytes(), 5u * 256u + 16u);
+  EXPECT_FALSE(DistinctIsDense(d.data()));
+  EXPECT_NEAR(d.Read(4000), 41.0, 3 * 0.065 * 41);  // none of the old registers came back
+  const size_t sparse = d.HeapBytes();
+  EXPECT_EQ(sparse, 32u + 64u * 4u);
+  const std::byte* block = DistinctHeap(d.data());
+  d.Add(8000, SplitMix64(3000));  // idle again: exact, the sparse block kept
+  EXPECT_FALSE(d.Approximate());
+  EXPECT_EQ(d.HeapBytes(), sparse);
+  for (uint64_t i = 0; i < 20; ++i) d.Add(8000, SplitMix64(4000 + i));
+  EXPECT_TRUE(d.Approximate());
+  EXPECT_EQ(DistinctHeap(d.data()), block) << "the kept sparse block was reused";
+  EXPECT_NEAR(d.Read(8000), 21.0, 3 * 0.065 * 21);
 }
 
 TEST(Distinct, HllOutOfOrderAndPartialExpiry) {
