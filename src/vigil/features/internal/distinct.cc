@@ -316,8 +316,14 @@ class SparseHll {
   void Clear() const {
     Store(4, 0);
     std::memset(p_ + kHeader, 0, size_t{Capacity()} * 4);
-    std::array<uint8_t, kRegs> none{};
-    StoreSums(Sums::Of(none.data()));
+    RecountSums();
+  }
+
+  // Sets the sums from the union of the entries (after entries left, or were restored).
+  void RecountSums() const {
+    std::array<uint8_t, kRegs> all;
+    const uint8_t top = Union(all.data());
+    StoreSums(Sums::Of(all.data(), top));
   }
 
   // Sets a register of a row (to the max of its rank and the one given), keeping the sums of
@@ -405,9 +411,7 @@ class SparseHll {
     if (kept == n) return;
     std::memset(p_ + kHeader + size_t{kept} * 4, 0, size_t{n - kept} * 4);
     Store(4, kept);
-    std::array<uint8_t, kRegs> all;
-    const uint8_t top = Union(all.data());
-    StoreSums(Sums::Of(all.data(), top));
+    RecountSums();
   }
 
   // The registers of the rows of buckets lo .. hi (within the window ending at `newest`).
@@ -551,43 +555,28 @@ int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k,
     return change;
   }
 
-  // A 17th live distinct value: move the entity to HyperLogLog, in a sparse block (or in the
-  // dense block an earlier overflow left, reused).
+  // A 17th live distinct value: move the entity to HyperLogLog, in a sparse block: the one an
+  // earlier overflow left, or a new one. (An entity counting exactly never holds a dense
+  // block: it is freed when the entity goes back, and dropped on restore.)
   uint8_t* p = BlockPtr(word);
-  uint64_t flags = kHllMode;
+  assert((word & kDense) == 0);
   int64_t allocated = 0;
-  if (p != nullptr && (word & kDense) != 0) {
-    std::memset(p, 0, HllBlock::Bytes(nb));
-    const HllBlock block(p, nb);
-    for (int i = 0; i < kExact; ++i) {
-      const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
-      const Reg reg = RegOfFp(LoadAt<uint32_t>(state + kFps + 4 * i));
-      uint8_t& r = block.Row(SlotOf(b, nb))[reg.idx];
-      r = std::max(r, reg.rank);
-    }
-    const Reg reg = RegOf(value_hash);
-    uint8_t& r = block.Row(SlotOf(k, nb))[reg.idx];
-    r = std::max(r, reg.rank);
-    block.RebuildUnion();
-    flags |= kDense;
+  if (p == nullptr) {
+    const uint32_t capacity = std::min(SparseHll::kFirstCapacity, SparseHll::MaxEntries(nb));
+    p = SparseHll::Make(capacity);
+    allocated = static_cast<int64_t>(SparseHll::Bytes(capacity));
   } else {
-    if (p == nullptr) {
-      const uint32_t capacity = std::min(SparseHll::kFirstCapacity, SparseHll::MaxEntries(nb));
-      p = SparseHll::Make(capacity);
-      allocated = static_cast<int64_t>(SparseHll::Bytes(capacity));
-    } else {
-      SparseHll(p).Clear();
-    }
-    const SparseHll sparse(p);
-    // At most 17 entries: every sparse block has room for them.
-    for (int i = 0; i < kExact; ++i) {
-      const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
-      sparse.Insert(SlotOf(b, nb), RegOfFp(LoadAt<uint32_t>(state + kFps + 4 * i)));
-    }
-    sparse.Insert(SlotOf(k, nb), RegOf(value_hash));
+    SparseHll(p).Clear();
   }
+  const SparseHll sparse(p);
+  // At most 17 entries: every sparse block has room for them.
+  for (int i = 0; i < kExact; ++i) {
+    const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
+    sparse.Insert(SlotOf(b, nb), RegOfFp(LoadAt<uint32_t>(state + kFps + 4 * i)));
+  }
+  sparse.Insert(SlotOf(k, nb), RegOf(value_hash));
   std::memset(state + kFps, 0, kCells - kFps);
-  StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(p) | flags);
+  StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(p) | kHllMode);
   return change + allocated;
 }
 
@@ -680,6 +669,9 @@ bool DistinctRestoreHeap(const DistinctLayout& layout, std::byte* state,
   const bool sparse = heap[0] == std::byte{0xFF};
   if (!sparse) {
     if (heap.size() != HllBlock::Bytes(nb)) return false;
+    // A dense block kept by an entity counting exactly (version 2 kept them for reuse) would
+    // only be cleared at its next overflow: it is not restored.
+    if (mode == 0) return true;
     auto block = std::make_unique<uint8_t[]>(heap.size());
     std::memcpy(block.get(), heap.data(), heap.size());
     // Ranks are at most 57; the union and its sums follow from the rows: recounted rather
@@ -709,10 +701,7 @@ bool DistinctRestoreHeap(const DistinctLayout& layout, std::byte* state,
     const uint32_t rank = e & 0xFF;
     if ((e >> 16) >= nb || rank == 0 || rank > kMaxRank) return false;
   }
-  // The sums follow from the entries: recounted rather than trusted.
-  std::array<uint8_t, kRegs> all;
-  const uint8_t top = b.Union(all.data());
-  b.StoreSums(Sums::Of(all.data(), top));
+  b.RecountSums();  // the sums follow from the entries: recounted rather than trusted
   StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(block.release()) | mode);
   return true;
 }

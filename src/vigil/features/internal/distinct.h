@@ -105,8 +105,9 @@ bool DistinctIsDense(const std::byte* state);
 // (or none when `heap` is empty) and points the state at it, keeping the saved mode. The
 // copied pointer is never followed or freed. A sparse block is told from a dense one by its
 // first byte (0xFF, which no dense block starts with), so checkpoints written before sparse
-// blocks existed restore as dense. Returns false (and leaves no block) when `heap` is neither
-// this layout's dense block nor a well-formed sparse one.
+// blocks existed restore as dense; a dense block saved with a state counting exactly (kept
+// for reuse then) is not restored, since it would only be cleared. Returns false (and leaves
+// no block) when `heap` is neither this layout's dense block nor a well-formed sparse one.
 const std::byte* DistinctHeap(const std::byte* state);
 bool DistinctRestoreHeap(const DistinctLayout& layout, std::byte* state,
                          std::span<const std::byte> heap);

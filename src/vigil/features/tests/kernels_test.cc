@@ -810,6 +810,23 @@ TEST(Distinct, RestoredRegisterBlocksGoOnAsTheOriginal) {
       DistinctDestroy(l, c.data());
     }
     EXPECT_EQ(c.HeapBytes(), 0u);
+
+    // A dense block saved beside a state counting exactly (as version 2 checkpoints kept one
+    // for reuse) is not restored: the state counts exactly, and overflows into a sparse block.
+    if (values == 4000) {
+      DistinctState exact(l);
+      for (uint64_t i = 0; i < 5; ++i) exact.Add(100, SplitMix64(90000 + i));
+      ASSERT_FALSE(exact.Approximate());
+      DistinctState old(l);
+      std::memcpy(old.data(), exact.data(), DistinctBytes(l));
+      ASSERT_TRUE(DistinctRestoreHeap(l, old.data(), heap));
+      EXPECT_EQ(old.HeapBytes(), 0u);
+      EXPECT_EQ(old.Read(100), 5.0);
+      for (uint64_t i = 0; i < 30; ++i) old.Add(100, SplitMix64(91000 + i));
+      EXPECT_TRUE(old.Approximate());
+      EXPECT_FALSE(DistinctIsDense(old.data()));
+      EXPECT_NEAR(old.Read(100), 35.0, 3 * 0.065 * 35);
+    }
   }
 }
 
