@@ -286,6 +286,36 @@ def failover(c):
           f"{restored} partitions from snapshots; {n} decisions equal an uninterrupted run's")
 
 
+def scale_out(c):
+    """A second process joins mid-stream, then leaves: the first keeps the state of the
+    partitions it holds through both rebalances (no snapshot read, nothing replayed for them);
+    only the partitions that move are restored, and the decisions equal an uninterrupted run's."""
+    n = 24000
+    path, src, dec, pipeline = setup(c, "so", n, seed=14)
+    producer = c.produce(src, path, rate=3000, wait=False)  # ~8 s of traffic
+    a = c.start(pipeline, "--instance", "a", "--progress", idle="12s")
+    c.await_progress(a, "snapshots [1-9]")  # a has state and committed work on every partition
+    b = c.start(pipeline, "--instance", "b", "--progress", idle="3s")
+    producer.communicate(timeout=120)
+    log_b = c.finish(b)
+    log_a = c.finish(a, timeout=240)
+    rebalances = summary_count(log_a, " rebalances")
+    kept = summary_count(log_a, " partitions kept their state through them")
+    check(rebalances >= 3, f"the first process saw {rebalances} rebalance(s), expected its own join, the "
+                           f"second's and its leaving:\n{summary_of(log_a)}")
+    # 4 partitions over two members: a keeps half of them when b joins, and those again when b
+    # leaves (b's come back restored from b's snapshots).
+    check(kept >= PARTITIONS // 2, f"the first process kept {kept} partitions' state through the "
+                                   f"rebalances, expected at least {PARTITIONS // 2}:\n{summary_of(log_a)}")
+    check(summary_count(log_b, " partitions from snapshots") > 0,
+          f"the second process restored none of the partitions it took from snapshots:\n{summary_of(log_b)}")
+    got = c.consume(dec, n)
+    same_decisions(got, reference(c, src, n), "after a process joined and left")
+    print(f"ok: a second process joined and left; the first saw {rebalances} rebalances and kept {kept} "
+          f"partitions' state through them, restored {summary_count(log_a, ' partitions from snapshots')} "
+          f"from snapshots; {n} decisions equal an uninterrupted run's")
+
+
 def broker_restart(c):
     """The broker stops mid-stream and comes back: the engine waits and loses nothing."""
     n = 20000
@@ -380,8 +410,8 @@ def at_least_once(c):
           f"twice (after the last offset commit), {len(letters)} dead letter(s)\n{summary_of(log)}")
 
 
-SCENARIOS = {f.__name__: f for f in (exactly_once, kill_resume, failover, broker_restart, state_changed,
-                                      at_least_once)}
+SCENARIOS = {f.__name__: f for f in (exactly_once, kill_resume, failover, scale_out, broker_restart,
+                                      state_changed, at_least_once)}
 
 
 def main():

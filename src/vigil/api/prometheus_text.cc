@@ -87,6 +87,9 @@ void Stream(std::string& out, const sink::RunSummary::Stream& st) {
   Metric(out, "vigil_kafka_partitions_restored_from_snapshot_total", "counter",
          "Partitions whose state was restored from a snapshot (then replayed from its offset).");
   out += fmt::format("vigil_kafka_partitions_restored_from_snapshot_total {}\n", st.restored);
+  Metric(out, "vigil_kafka_partitions_kept_total", "counter",
+         "Partitions a rebalance assigned back that kept their state (nothing restored).");
+  out += fmt::format("vigil_kafka_partitions_kept_total {}\n", st.kept);
 }
 
 }  // namespace

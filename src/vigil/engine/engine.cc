@@ -129,6 +129,12 @@ struct Engine::Impl {
   std::atomic<uint64_t> epoch{0};
   std::atomic<uint64_t> writer_epoch{0};
   std::atomic<bool> rewind_requested{false};
+  // Drains (partitioned sources, before a rebalance revokes partitions): the router asks the
+  // writer to commit every batch dispatched so far (`drain_target` batches) and waits for the
+  // answer: 1 committed, 2 not (the writer then also asks for a rewind).
+  std::atomic<bool> drain_asked{false};
+  std::atomic<uint64_t> drain_target{0};
+  std::atomic<int> drain_answer{0};
 
   size_t feature_count = 0;
   size_t entity_count = 0;
@@ -212,6 +218,7 @@ struct Engine::Impl {
     const std::unique_ptr<decode::Decoder> decoder = decode::MakeDecoder(pipeline);
     RouterState st(pipeline);
     src.OnRewind([this] { AwaitRewind(); });
+    src.OnDrain([this] { return AwaitDrain(); });
     if (options.restore) {
       st.Load(RouterFile(options.restore->seq));
       if (!st.header.empty()) ReadHeader(*decoder, src, st.header, 1);
@@ -365,6 +372,21 @@ struct Engine::Impl {
     while (writer_epoch.load(std::memory_order_acquire) < e && !abort.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+  }
+
+  // On the router thread, inside the source's Next, before a rebalance revokes partitions:
+  // every batch dispatched so far is decided and committed (true), or could not be (false;
+  // what was not committed is then dropped by the rewind the caller does).
+  bool AwaitDrain() {
+    drain_answer.store(0, std::memory_order_relaxed);
+    drain_target.store(dispatched.load(std::memory_order_acquire), std::memory_order_relaxed);
+    drain_asked.store(true, std::memory_order_release);
+    done.Push(nullptr);  // wakes the writer
+    int answer = 0;
+    while ((answer = drain_answer.load(std::memory_order_acquire)) == 0 && !abort.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return answer == 1;
   }
 
   // The tag of a record's partition's entities (0: not partitioned).
@@ -1060,6 +1082,7 @@ struct Engine::Impl {
       total.stream.rebalances = ss.rebalances;
       total.stream.restore_seconds = ss.restore_seconds;
       total.stream.restored = ss.restored;
+      total.stream.kept = ss.kept;
       total.stream.commits = txn->Commits();
       total.stream.aborts = txn->Aborts();
       total.stream.last_commit_ms = txn->LastCommitMs();
@@ -1155,6 +1178,28 @@ struct Engine::Impl {
             total.decided - decided_before);
         free_batches.Push(b);
         ++next;
+      }
+      if (drain_asked.load(std::memory_order_acquire) &&
+          next >= drain_target.load(std::memory_order_relaxed)) {
+        // Every batch the router dispatched before a revoke is written: commit them now, and
+        // wait for the commit, so the partitions' state is exactly their committed offsets'.
+        drain_asked.store(false, std::memory_order_relaxed);
+        bool ok = !write_error;
+        if (ok && txn) {
+          try {
+            commit_txn();
+            if (!rewind_requested.load() && !txn->Settle()) {
+              accept_epoch = epoch.load(std::memory_order_acquire) + 1;
+              rewind_requested.store(true);
+            }
+            ok = !rewind_requested.load();
+          } catch (...) {
+            write_error = std::current_exception();
+            abort.store(true);
+            ok = false;
+          }
+        }
+        drain_answer.store(ok ? 1 : 2, std::memory_order_release);
       }
       if (txn && sent && !write_error && Clock::now() - last_commit >= commit_every) {
         try {

@@ -123,6 +123,7 @@ void KafkaSource::Close() {
   if (closed_) return;
   closed_ = true;
   on_rewind_ = nullptr;  // the engine has finished: nothing is in flight
+  on_drain_ = nullptr;
   rd_kafka_consumer_close(rk_);
 }
 
@@ -158,13 +159,20 @@ void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
     Warn(fmt::format("reading committed offsets: {}; retrying", rd_kafka_err2str(e)));
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  // The latest snapshot of each partition with committed work: its state is restored from
-  // it, and only what came after it is replayed.
+  // A partition the last revoke drained keeps its state when nothing was committed on it
+  // since (no other member took it meanwhile): the state is exactly its committed offset's.
+  std::vector<bool> keep(static_cast<size_t>(parts->cnt), false);
+  for (int i = 0; i < parts->cnt; ++i) {
+    const Partition& s = slots_[SlotOf(parts->elems[i].topic, parts->elems[i].partition)];
+    keep[static_cast<size_t>(i)] = s.kept_at >= 0 && committed->elems[i].offset == s.kept_at;
+  }
+  // The latest snapshot of each other partition with committed work: its state is restored
+  // from it, and only what came after it is replayed.
   std::vector<WantedState> wanted;
   std::vector<int> wanted_of(static_cast<size_t>(parts->cnt), -1);
   for (int i = 0; state_partitions_ > 0 && i < parts->cnt; ++i) {
     const int64_t c = committed->elems[i].offset;
-    if (c <= 0) continue;
+    if (c <= 0 || keep[static_cast<size_t>(i)]) continue;
     wanted_of[static_cast<size_t>(i)] = static_cast<int>(wanted.size());
     wanted.push_back({parts->elems[i].topic, parts->elems[i].partition, c});
   }
@@ -176,6 +184,14 @@ void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
     rd_kafka_topic_partition_t& p = parts->elems[i];
     Partition& s = slots_[SlotOf(p.topic, p.partition)];
     s.assigned = true;
+    if (keep[static_cast<size_t>(i)]) {  // same salt: the engine keeps its state
+      s.replay_until = s.next = s.dispatched = s.kept_at;
+      s.restored = nullptr;
+      s.replaying = false;
+      p.offset = s.kept_at;
+      kept_.fetch_add(1);
+      continue;
+    }
     s.salt = Mix(++salt_counter_) | 1;
     s.replay_until = std::max<int64_t>(committed->elems[i].offset, 0);
     s.next = -1;
@@ -193,6 +209,7 @@ void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
   }
   rd_kafka_topic_partition_list_destroy(committed);
   for (size_t i = 0; i < slots_.size(); ++i) {
+    slots_[i].kept_at = -1;
     if (!slots_[i].assigned) released_.push_back(static_cast<int32_t>(i));
   }
   rd_kafka_assign(rk_, parts);
@@ -205,9 +222,15 @@ void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
 }
 
 void KafkaSource::Revoke() {
-  if (on_rewind_) on_rewind_();
+  // A revoke the group asked for (the assignment is not lost): the engine commits what it has,
+  // so each partition's state is its committed offset's and may stay if assigned back.
+  const bool drained = on_drain_ && !rd_kafka_assignment_lost(rk_) && on_drain_();
+  if (!drained && on_rewind_) on_rewind_();
   rewound_ = true;
-  for (Partition& s : slots_) s.assigned = false;
+  for (Partition& s : slots_) {
+    s.kept_at = drained && s.assigned ? s.dispatched : -1;
+    s.assigned = false;
+  }
   rd_kafka_assign(rk_, nullptr);
   partitions_.store(0);
 }
@@ -215,6 +238,7 @@ void KafkaSource::Revoke() {
 void KafkaSource::Rewind() {
   rd_kafka_topic_partition_list_t* parts = nullptr;
   if (rd_kafka_assignment(rk_, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  for (Partition& s : slots_) s.kept_at = -1;  // the state moved past the committed offsets
   Assign(parts);  // the same partitions, afresh from their committed offsets
   rd_kafka_topic_partition_list_destroy(parts);
 }
@@ -228,6 +252,9 @@ bool KafkaSource::Next(std::vector<source::Record>& out, size_t max) {
   std::vector<Span> spans;  // where each record's text sits in buffer_
   spans.reserve(max);
   rewound_ = false;
+  // Every record returned before this call is in a batch the engine has: a drain at a revoke
+  // inside this call decides and commits up to here, not the records this call drops.
+  for (Partition& s : slots_) s.dispatched = s.next;
   while (out.size() < max) {
     if (stop_ && stop_->load()) return !out.empty();
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, out.empty() ? 50 : 0);
@@ -360,6 +387,7 @@ source::SourceStats KafkaSource::Stats() const {
   s.replayed = replayed_.load();
   s.restore_seconds = restore_seconds_.load();
   s.restored = restored_.load();
+  s.kept = kept_.load();
   return s;
 }
 

@@ -39,6 +39,13 @@ class Pacer;
 // offset. So after a crash, a restart or a rebalance every partition's features equal an
 // uninterrupted run's, and nothing committed is decided twice.
 //
+// A rebalance keeps what it can. Before a rebalance revokes the partitions (one the group
+// asked for, not a lost assignment), the engine decides and commits every record read so far
+// (OnDrain); a partition assigned back whose committed offset is still the one its state is
+// at keeps its salt and state and resumes there, with no snapshot read and nothing replayed.
+// Only the partitions that moved are restored. When the commit fails, every partition is
+// restored as above.
+//
 // Records read with isolation.level=read_committed when exactly once is on. One thread (the
 // engine's router) calls Next; Stats is thread-safe.
 class KafkaSource final : public source::RecordSource {
@@ -58,6 +65,7 @@ class KafkaSource final : public source::RecordSource {
   const std::string& Name() const override { return name_; }
   void Positions(std::vector<source::PartitionPosition>& out) const override;
   void OnRewind(std::function<void()> handler) override { on_rewind_ = std::move(handler); }
+  void OnDrain(std::function<bool()> handler) override { on_drain_ = std::move(handler); }
   std::shared_ptr<const std::string> RestoredState(int32_t slot) override;
   void TakeReleased(std::vector<int32_t>& slots) override;
   void Rewind() override;
@@ -82,6 +90,8 @@ class KafkaSource final : public source::RecordSource {
     int64_t replay_until = 0;  // records before this offset only rebuild state
     bool replaying = false;    // reading from before replay_until (a restore in progress)
     int64_t next = -1;         // offset after the last record returned; -1: none yet
+    int64_t dispatched = -1;   // `next` as of the records the engine has (at Next's start)
+    int64_t kept_at = -1;      // after a drained revoke: the offset its state is at; -1: none
     std::shared_ptr<const std::string> restored;  // the snapshot the state starts from
   };
   friend struct Callbacks;
@@ -97,6 +107,7 @@ class KafkaSource final : public source::RecordSource {
   std::string name_;
   std::vector<Partition> slots_;
   std::function<void()> on_rewind_;
+  std::function<bool()> on_drain_;
   bool rewound_ = false;  // set by the rebalance callback during a poll
   std::string buffer_;    // this batch's payloads, each followed by padding
   uint64_t read_ = 0;
@@ -113,6 +124,7 @@ class KafkaSource final : public source::RecordSource {
   std::atomic<uint64_t> replayed_{0};
   std::atomic<double> restore_seconds_{0};
   std::atomic<uint64_t> restored_{0};
+  std::atomic<uint64_t> kept_{0};
   int state_partitions_ = 0;
   std::vector<int32_t> released_;  // slots unassigned by rebalances, for TakeReleased
 };

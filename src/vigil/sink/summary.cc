@@ -90,9 +90,9 @@ std::string SummaryJson(const RunSummary& s) {
         ",\"kafka\":{{\"consumer_lag\":{},\"partitions\":{},\"rebalances\":{},\"replayed\":{},"
         "\"commits\":{},\"aborts\":{},\"last_commit_ms\":{:.3f},\"restore_seconds\":{:.3f},"
         "\"snapshots\":{},\"snapshot_bytes\":{},\"restored_from_snapshot\":{},"
-        "\"first_record_seconds\":{:.3f}}}",
+        "\"kept_through_rebalance\":{},\"first_record_seconds\":{:.3f}}}",
         k.consumer_lag, k.partitions, k.rebalances, k.replayed, k.commits, k.aborts,
-        k.last_commit_ms, k.restore_seconds, k.snapshots, k.snapshot_bytes, k.restored,
+        k.last_commit_ms, k.restore_seconds, k.snapshots, k.snapshot_bytes, k.restored, k.kept,
         k.first_record_seconds);
   }
   if (s.challenger_scored > 0) {
@@ -152,11 +152,12 @@ std::string SummaryText(const RunSummary& s) {
   if (s.stream.partitioned) {
     out += fmt::format(
         "  kafka          {:>12} partitions, lag {}, {} commits ({} aborted), {} rebalances, "
-        "{} records replayed to restore state ({:.2f}s, {} partitions from snapshots), {} "
+        "{} partitions kept their state through them, {} records replayed to restore state "
+        "({:.2f}s, {} partitions from snapshots), {} "
         "state snapshots written ({} bytes), {}\n",
         s.stream.partitions, s.stream.consumer_lag, s.stream.commits, s.stream.aborts,
-        s.stream.rebalances, s.stream.replayed, s.stream.restore_seconds, s.stream.restored,
-        s.stream.snapshots, s.stream.snapshot_bytes,
+        s.stream.rebalances, s.stream.kept, s.stream.replayed, s.stream.restore_seconds,
+        s.stream.restored, s.stream.snapshots, s.stream.snapshot_bytes,
         s.stream.first_record_seconds < 0
             ? std::string("no new record")
             : fmt::format("first record after {:.2f}s", s.stream.first_record_seconds));

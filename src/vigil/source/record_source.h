@@ -53,6 +53,7 @@ struct SourceStats {
   uint64_t replayed = 0;       // records read again to rebuild state
   double restore_seconds = 0;  // how long the last rebuild took
   uint64_t restored = 0;       // partitions restored from a state snapshot
+  uint64_t kept = 0;           // partitions assigned back after a rebalance with their state
 };
 
 // RecordSource is an edge interface: anything that yields raw records (a file, stdin, the
@@ -84,6 +85,11 @@ class RecordSource {
   // continue the ones before: partitions were revoked or assigned, or the source rewound.
   // The engine drops what it has in flight and has not committed.
   virtual void OnRewind(std::function<void()> handler) { (void)handler; }
+  // Called on the reading thread, inside Next(), when a rebalance is about to revoke the
+  // partitions: the engine decides and commits every record returned so far, and returns true
+  // once that is committed (false: it could not, and dropped what it had in flight, as on a
+  // rewind). After a true, a partition the rebalance assigns back keeps its state.
+  virtual void OnDrain(std::function<bool()> handler) { (void)handler; }
   // Restarts every partition from its last committed position (after an aborted
   // transaction): state is rebuilt by replay, then decisions resume where the commit left off.
   virtual void Rewind() {}

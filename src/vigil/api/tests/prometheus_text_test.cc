@@ -227,6 +227,8 @@ TEST(PrometheusText, KafkaSeriesOnlyForPartitionedSources) {
   s.stream.aborts = 1;
   s.stream.last_commit_ms = 12.5;
   s.stream.restore_seconds = 0.75;
+  s.stream.restored = 3;
+  s.stream.kept = 4;
   const Exposition e = Parse(PrometheusText(s, Sources{}, 0));
   EXPECT_EQ(Value(e, "vigil_kafka_consumer_lag_records"), 1234);
   EXPECT_EQ(Value(e, "vigil_kafka_partitions_assigned"), 6);
@@ -236,6 +238,8 @@ TEST(PrometheusText, KafkaSeriesOnlyForPartitionedSources) {
   EXPECT_EQ(Value(e, "vigil_kafka_transactions_total", "result=\"aborted\""), 1);
   EXPECT_EQ(Value(e, "vigil_kafka_last_commit_duration_seconds"), 0.0125);
   EXPECT_EQ(Value(e, "vigil_kafka_last_restore_duration_seconds"), 0.75);
+  EXPECT_EQ(Value(e, "vigil_kafka_partitions_restored_from_snapshot_total"), 3);
+  EXPECT_EQ(Value(e, "vigil_kafka_partitions_kept_total"), 4);
   s.stream.consumer_lag = -1;  // not known yet: no sample rather than a wrong one
   EXPECT_THAT(PrometheusText(s, Sources{}, 0), Not(HasSubstr("vigil_kafka_consumer_lag")));
 }

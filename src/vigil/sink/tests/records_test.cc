@@ -156,5 +156,19 @@ TEST(Summary, KafkaRunsSayWhenTheirFirstRecordCame) {
   EXPECT_NE(SummaryJson(s).find(R"("first_record_seconds":0.250)"), std::string::npos);
 }
 
+TEST(Summary, KafkaRunsCountPartitionsKeptThroughRebalances) {
+  RunSummary s;
+  s.stream.partitioned = true;
+  s.stream.rebalances = 3;
+  s.stream.kept = 5;
+  s.stream.restored = 2;
+  EXPECT_NE(SummaryText(s).find("3 rebalances, 5 partitions kept their state through them"),
+            std::string::npos)
+      << SummaryText(s);
+  EXPECT_NE(SummaryJson(s).find(R"("restored_from_snapshot":2,"kept_through_rebalance":5,)"),
+            std::string::npos)
+      << SummaryJson(s);
+}
+
 }  // namespace
 }  // namespace vigil::sink
