@@ -65,8 +65,11 @@ KafkaSource::KafkaSource(const KafkaConfig& config, const std::atomic<bool>* sto
     for (const auto& [k, v] : props) {
       if (k == "partition.assignment.strategy" && Lower(v).find("cooperative") != std::string::npos)
         throw std::invalid_argument(
-            "kafka: partition.assignment.strategy: cooperative rebalancing is not supported "
-            "yet; use range or roundrobin");
+            "kafka: partition.assignment.strategy: cooperative rebalancing is refused with "
+            "the librdkafka Vigil is built with (Debian 12's 2.0.2: its cooperative-sticky "
+            "assignor can crash a consumer closing before its first rebalance, librdkafka "
+            "#4312, and loop forever with more members than partitions, #4783); use range or "
+            "roundrobin: partitions a rebalance assigns back keep their state either way");
       if (k == "enable.auto.commit" || k == "group.id")
         throw std::invalid_argument(fmt::format(
             "kafka: {} is set by Vigil (offsets are committed with the outputs); remove it", k));

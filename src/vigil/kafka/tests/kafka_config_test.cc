@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "vigil/config/pipeline.h"
+#include "vigil/kafka/kafka_client.h"
 #include "vigil/kafka/state_topic.h"
 
 namespace vigil::kafka {
@@ -134,6 +135,28 @@ TEST(KafkaConfig, ProducerPacingCanBeTurnedOff) {
   EXPECT_FALSE(off->pace_producer);
   const std::string e = ErrorOf(base + "  pace_producer: sometimes\n");
   EXPECT_NE(e.find("pace_producer"), std::string::npos) << e;
+}
+
+// Refused before any connection is made, so no broker is needed: Debian's librdkafka 2.0.2
+// has known bugs in the cooperative-sticky assignor, and the message says which.
+TEST(KafkaSource, RefusesCooperativeRebalancingSayingWhy) {
+  const auto c = LoadKafkaConfig(Load(R"(kafka:
+  brokers: 127.0.0.1:1
+  group: g1
+  topics: [payments]
+  outputs: {decisions: d, dead_letters: dl}
+  consumer_properties: {partition.assignment.strategy: cooperative-sticky}
+)"));
+  ASSERT_TRUE(c);
+  try {
+    KafkaSource source(*c, nullptr, 0);
+    FAIL() << "a cooperative assignor was accepted";
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("partition.assignment.strategy"), std::string::npos) << what;
+    EXPECT_NE(what.find("#4312"), std::string::npos) << what;
+    EXPECT_NE(what.find("range or roundrobin"), std::string::npos) << what;
+  }
 }
 
 TEST(StateTopic, ManifestRoundTripsAndDamageIsRefused) {
