@@ -455,6 +455,9 @@ struct ConsumeArgs {
 // Latency of each consumed message: its Kafka timestamp (CreateTime as its producer set it,
 // or LogAppendTime if the topic says so) minus the time in one of its top-level JSON fields,
 // in milliseconds since the Unix epoch. Summarised as percentiles at the end.
+// --latency-field value meaning the message's own Kafka timestamp (its producer's CreateTime).
+constexpr const char* kMessageTimestamp = "@timestamp";
+
 class Latencies {
  public:
   Latencies(std::string field, bool at_receipt, int64_t skip, bool by_second)
@@ -466,6 +469,19 @@ class Latencies {
       return;
     }
     rd_kafka_timestamp_type_t type;
+    if (field_ == kMessageTimestamp) {  // the broker path alone: produce time to receipt
+      const int64_t created = rd_kafka_message_timestamp(msg, &type);
+      if (created < 0) {
+        ++missing_;
+        return;
+      }
+      const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+      values_.push_back(static_cast<double>(now_ms - created));
+      if (by_second_) seconds_.push_back(now_ms / 1000);
+      return;
+    }
     const int64_t timestamp_ms = at_receipt_
                                      ? std::chrono::duration_cast<std::chrono::milliseconds>(
                                            std::chrono::system_clock::now().time_since_epoch())
@@ -502,7 +518,8 @@ class Latencies {
     fmt::print(stderr,
                "kafka-tool: latency ms ({} - {}) over {} messages: p50 {:.1f} "
                "p99 {:.1f} p999 {:.1f} max {:.1f}{}\n",
-               at_receipt_ ? "receipt time" : "message timestamp", field_, values_.size(), at(0.5),
+               at_receipt_ || field_ == kMessageTimestamp ? "receipt time" : "message timestamp",
+               field_ == kMessageTimestamp ? "message timestamp" : field_, values_.size(), at(0.5),
                at(0.99), at(0.999), values_.back(),
                missing_ > 0 ? fmt::format(" ({} without the field)", missing_) : "");
   }
@@ -733,7 +750,8 @@ int main(int argc, char** argv) {
                           "every partition from the start");
   consume_cmd->add_option("--latency-field", consume.latency_field,
                           "Print p50/p99/p999 of each message's Kafka timestamp minus this "
-                          "top-level JSON field (milliseconds since the Unix epoch)");
+                          "top-level JSON field (milliseconds since the Unix epoch); @timestamp: "
+                          "from the message's own timestamp to its receipt (the broker path)");
   consume_cmd->add_flag("--latency-at-receipt", consume.latency_at_receipt,
                         "With --latency-field: measure from the field to the moment the message "
                         "is received (with --read-committed: to its transaction's commit)");

@@ -156,6 +156,63 @@ void BM_CardFraudFeaturesEventsCached(benchmark::State& state) {
 }
 BENCHMARK(BM_CardFraudFeaturesEventsCached)->Unit(benchmark::kMillisecond)->Iterations(3);
 
+// As the engine's worker runs it (src/vigil/engine/engine.cc: phase 1, then Derive in phase
+// 2): the stream in batches of the pipeline's batch_size; per batch, each entity type in turn
+// over the batch's events (index entries two events ahead, blobs one ahead, as the worker
+// hints), then each event's derived features. Each batch's events are read once, untimed,
+// before its work: the router has just decoded them, so a worker finds them in cache.
+void BM_CardFraudFeaturesAsWorker(benchmark::State& state) {
+  const Fixture& f = Data();
+  const size_t fc = f.spec.features.size();
+  const size_t batch = f.pipeline.batch_size;
+  const size_t entities = f.spec.entities.size();
+  std::vector<double> feats(batch * fc);
+  uint64_t processed = 0;
+  uint64_t touched = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    vigil::features::FeatureEngine engine(f.pipeline, f.spec);
+    state.ResumeTiming();
+    const size_t n = f.events.size();
+    for (size_t at = 0; at < n; at += batch) {
+      const size_t end = std::min(n, at + batch);
+      state.PauseTiming();
+      for (size_t i = at; i < end; ++i) {
+        const vigil::Event& ev = f.events[i];
+        for (const vigil::Value& v : ev.values) touched += static_cast<uint64_t>(v.kind);
+        for (const char c : ev.arena) touched += static_cast<uint64_t>(c);
+        touched += f.keys[i][0].lo;
+      }
+      state.ResumeTiming();
+      for (size_t en = 0; en < entities; ++en) {
+        const auto e = static_cast<int>(en);
+        const auto has = [&](size_t i) {
+          return i < end && (f.keys[i][en].lo != 0 || f.keys[i][en].hi != 0);
+        };
+        for (size_t i = at; i < end; ++i) {
+          if (has(i + 2)) engine.PrefetchIndex(e, f.keys[i + 2][en]);
+          if (has(i + 1)) engine.PrefetchState(e, f.keys[i + 1][en]);
+          if (!has(i)) continue;
+          engine.UpdateEntity(e, f.keys[i][en], f.events[i],
+                              std::span<double>(feats.data() + (i - at) * fc, fc));
+        }
+      }
+      for (size_t i = at; i < end; ++i) {
+        engine.Derive(f.events[i], std::span<double>(feats.data() + (i - at) * fc, fc));
+      }
+      benchmark::DoNotOptimize(feats.data());
+    }
+    processed += n;
+  }
+  benchmark::DoNotOptimize(touched);
+  state.SetItemsProcessed(static_cast<int64_t>(processed));
+  state.counters["features"] = static_cast<double>(fc);
+  state.counters["ns_per_event"] =
+      benchmark::Counter(static_cast<double>(processed) * 1e-9,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_CardFraudFeaturesAsWorker)->Unit(benchmark::kMillisecond)->Iterations(3);
+
 // An engine holding `cards` card entities (and the merchants and devices of the events that
 // made them), for the checkpoint benchmarks: each card gets one generated event. With
 // `partitions`, card c is tagged as partition c % partitions (as a Kafka run keys them).
