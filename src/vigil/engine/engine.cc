@@ -123,6 +123,10 @@ struct Engine::Impl {
   std::atomic<uint64_t> dispatched{0};
   std::atomic<bool> abort{false};
   std::exception_ptr router_error;
+  // The first worker failure (Worker): once set, no batch is written.
+  std::atomic<bool> worker_failed{false};
+  std::mutex worker_error_mu;
+  std::string worker_error;
   // Rewinds (partitioned sources): the router bumps `epoch` and waits until the writer has
   // aborted what it had not committed and moved to it (`writer_epoch`); the writer drops
   // batches of older epochs. The writer asks for a rewind when a commit had to be aborted.
@@ -741,59 +745,52 @@ struct Engine::Impl {
       }
     }
     restored->count_down();
-    while (Batch* b = queue.Pop()) {
-      if (b->phase == 0 && fe) {
-        if (!b->resets.empty()) ResetPartitions(*b, *fe, me);
-        // Phase 1: every worker updates the entities it owns, for every event of the batch,
-        // in order; each entity's features land in their own slots of the event's row.
-        // The state of the entities a few events on is fetched ahead (index entry two events
-        // ahead, blob one ahead), so its cache misses overlap the current update.
-        for (size_t en = 0; en < entity_count; ++en) {
-          const size_t base = en * batch_size;
-          const auto mine = [&](size_t i) {
-            return i < b->n && b->has_entity[base + i] &&
-                   OwnerOf(b->entity_keys[base + i].lo, workers) == me;
-          };
-          for (size_t i = 0; i < b->n; ++i) {
-            if (mine(i + 2)) fe->PrefetchIndex(static_cast<int>(en), b->entity_keys[base + i + 2]);
-            if (mine(i + 1)) fe->PrefetchState(static_cast<int>(en), b->entity_keys[base + i + 1]);
-            if (!b->has_entity[base + i]) continue;
-            const Hash128& key = b->entity_keys[base + i];
-            if (OwnerOf(key.lo, workers) != me) continue;
-            fe->UpdateEntity(static_cast<int>(en), key, b->events[i],
-                             std::span<double>(b->feats.data() + i * fc, fc));
-          }
+    const auto phase1 = [&](Batch* b) {
+      if (!b->resets.empty()) ResetPartitions(*b, *fe, me);
+      // Phase 1: every worker updates the entities it owns, for every event of the batch,
+      // in order; each entity's features land in their own slots of the event's row.
+      // The state of the entities a few events on is fetched ahead (index entry two events
+      // ahead, blob one ahead), so its cache misses overlap the current update.
+      for (size_t en = 0; en < entity_count; ++en) {
+        const size_t base = en * batch_size;
+        const auto mine = [&](size_t i) {
+          return i < b->n && b->has_entity[base + i] &&
+                 OwnerOf(b->entity_keys[base + i].lo, workers) == me;
+        };
+        for (size_t i = 0; i < b->n; ++i) {
+          if (mine(i + 2)) fe->PrefetchIndex(static_cast<int>(en), b->entity_keys[base + i + 2]);
+          if (mine(i + 1)) fe->PrefetchState(static_cast<int>(en), b->entity_keys[base + i + 1]);
+          if (!b->has_entity[base + i]) continue;
+          const Hash128& key = b->entity_keys[base + i];
+          if (OwnerOf(key.lo, workers) != me) continue;
+          fe->UpdateEntity(static_cast<int>(en), key, b->events[i],
+                           std::span<double>(b->feats.data() + i * fc, fc));
         }
-        for (size_t i = 0; i < b->n; ++i) newest = std::max(newest, b->events[i].time_us);
-        // Idle entities are swept by the watermark, not the newest time: every event still to
-        // be accepted is at least as new as it, so an entity swept now would have been reset
-        // by its next event anyway, and features do not depend on how inputs (or partitions)
-        // interleave. (The newest time runs ahead of a partition that lags the others.)
-        if (b->watermark != INT64_MIN) fe->EvictIdle(b->watermark, 64);
-        for (size_t en = 0; en < entity_count; ++en) {
-          const size_t at = static_cast<size_t>(me) * entity_count + en;
-          b->state_entities[at] = fe->EntityCount(static_cast<int>(en));
-          b->state_bytes[at] = fe->StateBytes(static_cast<int>(en));
-        }
-        if (b->checkpoint != 0) {
-          try {
-            SnapshotWriter out(ShardFile(b->checkpoint, me), "shard", 1);
-            out.Put(newest);
-            fe->Save(out);
-            out.Finish();
-          } catch (const std::exception& e) {
-            b->checkpoint_error[static_cast<size_t>(me)] = e.what();
-          }
-        }
-        if (!b->snapshots.empty()) SnapshotPartitions(*b, *fe, me);
-        if (b->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-          // The last worker through phase 1 sends the batch round again for phase 2.
-          b->phase = 1;
-          b->pending.store(workers, std::memory_order_release);
-          for (auto& q : work_queues) q->Push(b);
-        }
-        continue;
       }
+      for (size_t i = 0; i < b->n; ++i) newest = std::max(newest, b->events[i].time_us);
+      // Idle entities are swept by the watermark, not the newest time: every event still to
+      // be accepted is at least as new as it, so an entity swept now would have been reset
+      // by its next event anyway, and features do not depend on how inputs (or partitions)
+      // interleave. (The newest time runs ahead of a partition that lags the others.)
+      if (b->watermark != INT64_MIN) fe->EvictIdle(b->watermark, 64);
+      for (size_t en = 0; en < entity_count; ++en) {
+        const size_t at = static_cast<size_t>(me) * entity_count + en;
+        b->state_entities[at] = fe->EntityCount(static_cast<int>(en));
+        b->state_bytes[at] = fe->StateBytes(static_cast<int>(en));
+      }
+      if (b->checkpoint != 0) {
+        try {
+          SnapshotWriter out(ShardFile(b->checkpoint, me), "shard", 1);
+          out.Put(newest);
+          fe->Save(out);
+          out.Finish();
+        } catch (const std::exception& e) {
+          b->checkpoint_error[static_cast<size_t>(me)] = e.what();
+        }
+      }
+      if (!b->snapshots.empty()) SnapshotPartitions(*b, *fe, me);
+    };
+    const auto phase2 = [&](Batch* b) {
       if (b->config && b->config->version != configured) {
         for (auto& s : stages) s->Configure(*b->config);
         configured = b->config->version;
@@ -833,8 +830,50 @@ struct Engine::Impl {
           b->line_end[i] = static_cast<uint32_t>(out.size());
         }
       }
-      if (b->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) done.Push(b);
+    };
+    // A worker that fails (out of memory, say) decides nothing more but keeps passing batches
+    // on, so no thread waits for it; the writer writes nothing from the failure on (no batch
+    // half decided), and the run ends with the error.
+    while (Batch* b = queue.Pop()) {
+      const bool first = b->phase == 0 && fe;
+      if (!worker_failed.load(std::memory_order_acquire)) {
+        try {
+          if (first) {
+            phase1(b);
+          } else {
+            phase2(b);
+          }
+        } catch (const std::bad_alloc&) {
+          FailWorker(fmt::format(
+              "out of memory on worker {} ({} feature state: {} entities, {} bytes); give the "
+              "process more memory, shorten the entities' ttl, or spread the input over more "
+              "processes (docs/features.md)",
+              me, first ? "while updating its" : "with its", fe ? fe->EntityCount() : 0,
+              fe ? fe->StateBytes() : 0));
+        } catch (const std::exception& e) {
+          FailWorker(fmt::format("worker {}: {}", me, e.what()));
+        }
+      }
+      if (b->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
+      if (first) {  // the last worker through phase 1 sends the batch round again for phase 2
+        b->phase = 1;
+        b->pending.store(workers, std::memory_order_release);
+        for (auto& q : work_queues) q->Push(b);
+      } else {
+        done.Push(b);
+      }
     }
+  }
+
+  // Records the first worker failure and stops the run (see Worker).
+  void FailWorker(std::string message) {
+    {
+      const std::lock_guard lock(worker_error_mu);
+      if (!worker_error.empty()) return;
+      worker_error = std::move(message);
+    }
+    worker_failed.store(true, std::memory_order_release);
+    abort.store(true);
   }
 
   // On worker `me`, before batch b's events: drops the entities of partitions that start
@@ -1149,6 +1188,9 @@ struct Engine::Impl {
             total.state_bytes += kind.bytes;
           }
         }
+        if (!write_error && worker_failed.load(std::memory_order_acquire)) {
+          write_error = std::make_exception_ptr(std::runtime_error(worker_error));
+        }
         if (!write_error) {
           try {
             if (txn) {
@@ -1241,6 +1283,7 @@ struct Engine::Impl {
     // router cannot send this: a batch may still be on its way round for its second phase.)
     for (auto& q : work_queues) q->Push(nullptr);
     for (auto& t : threads) t.join();
+    if (worker_failed.load()) throw std::runtime_error(worker_error);  // the root cause
     if (router_error) std::rethrow_exception(router_error);
     if (write_error) std::rethrow_exception(write_error);
     if (txn) {

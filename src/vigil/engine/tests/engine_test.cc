@@ -1,8 +1,12 @@
 #include "vigil/engine/engine.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <new>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -17,6 +21,7 @@ namespace vigil::engine {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // An in-memory source: one record per string, with the padding decoders rely on.
 class VectorSource final : public source::RecordSource {
@@ -73,7 +78,8 @@ struct RunResult {
 };
 
 RunResult RunLines(const config::Pipeline& p, std::vector<std::string> lines, int workers,
-                   uint64_t max_events = 0, const features::Spec* features = nullptr) {
+                   uint64_t max_events = 0, const features::Spec* features = nullptr,
+                   decide::StageFactory* factory = nullptr) {
   const std::string dir = ::testing::TempDir();
   const std::string base = dir + "/engine_test_" + std::to_string(workers);
   Outputs outs;
@@ -85,7 +91,7 @@ RunResult RunLines(const config::Pipeline& p, std::vector<std::string> lines, in
   o.max_events = max_events;
   o.features = features;
   PassThroughStages stages;
-  Engine engine(p, &stages, o);
+  Engine engine(p, factory ? factory : &stages, o);
   VectorSource src(std::move(lines));
   RunResult r;
   r.summary = engine.Run(src, outs);
@@ -162,6 +168,57 @@ TEST(Engine, ObservesEachDecisionsLatencyOnce) {
   EXPECT_EQ(r.summary.queues.work, (std::vector<uint32_t>{0, 0, 0}));
   EXPECT_EQ(r.summary.queues.done, 0u);
   EXPECT_EQ(r.summary.queues.reorder, 0u);
+}
+
+// A stage that runs out of memory on one event, as a worker's allocation can.
+class OutOfMemoryAt final : public decide::StageFactory {
+ public:
+  explicit OutOfMemoryAt(std::string id) : id_(std::move(id)) {}
+  std::vector<std::unique_ptr<decide::Stage>> MakeStages(int) override {
+    std::vector<std::unique_ptr<decide::Stage>> v;
+    v.push_back(std::make_unique<Stage>(id_));
+    return v;
+  }
+
+ private:
+  struct Stage final : decide::Stage {
+    explicit Stage(std::string id) : id(std::move(id)) {}
+    std::string_view Name() const override { return "oom"; }
+    void Process(const Event& e, std::span<const double>, decide::Decision&) override {
+      if (e.Id() == id) throw std::bad_alloc();
+    }
+    std::string id;
+  };
+  std::string id_;
+};
+
+// A worker out of memory ends the run with an error that says so (not std::terminate), the
+// other threads do not wait for it forever, and what was written is a prefix of a clean run's
+// output: whole batches decided before the failure, none after.
+TEST(Engine, AWorkerOutOfMemoryStopsTheRunWithAClearError) {
+  auto p = TestPipeline();
+  p.batch_size = 64;
+  std::vector<std::string> lines;
+  for (int i = 0; i < 5000; ++i) {
+    lines.push_back(Tx(i, "2026-01-01T00:00:00Z", "card" + std::to_string(i % 97), i));
+  }
+  const RunResult clean = RunLines(p, lines, 3);
+  for (int workers : {1, 3}) {
+    OutOfMemoryAt oom("e2500");
+    try {
+      RunLines(p, lines, workers, 0, nullptr, &oom);
+      FAIL() << "the run went on after a worker ran out of memory";
+    } catch (const std::runtime_error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("out of memory on worker"));
+      EXPECT_THAT(e.what(), HasSubstr("give the process more memory"));
+    }
+    const std::string written =
+        ReadFile(::testing::TempDir() + "/engine_test_" + std::to_string(workers) + ".decisions");
+    EXPECT_EQ(clean.decisions.compare(0, written.size(), written), 0)
+        << "not a prefix of the clean run's decisions (" << workers << " workers)";
+    EXPECT_THAT(written, Not(HasSubstr(R"("event_id":"e2500")")));
+    EXPECT_LT(std::count(written.begin(), written.end(), '\n'), 2500);
+  }
 }
 
 TEST(Engine, StopsAfterMaxEvents) {
