@@ -211,6 +211,10 @@ struct Engine::Impl {
     uint64_t seq = 0;
     try {
       RouterLoop(src, seq);
+    } catch (const std::bad_alloc&) {
+      router_error = std::make_exception_ptr(std::runtime_error(
+          "out of memory while reading the input (decoding, deduplicating, holding events for "
+          "the watermark); give the process more memory or lower dedup.max_ids"));
     } catch (...) {
       router_error = std::current_exception();
     }
