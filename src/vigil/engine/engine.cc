@@ -214,7 +214,8 @@ struct Engine::Impl {
     } catch (const std::bad_alloc&) {
       router_error = std::make_exception_ptr(std::runtime_error(
           "out of memory while reading the input (decoding, deduplicating, holding events for "
-          "the watermark); give the process more memory or lower dedup.max_ids"));
+          "the watermark, restoring Kafka partition state); give the process more memory or "
+          "lower dedup.max_ids (per partition on Kafka)"));
     } catch (...) {
       router_error = std::current_exception();
     }
@@ -391,7 +392,7 @@ struct Engine::Impl {
     drain_asked.store(true, std::memory_order_release);
     done.Push(nullptr);  // wakes the writer
     int answer = 0;
-    while ((answer = drain_answer.load(std::memory_order_acquire)) == 0 && !abort.load()) {
+    while ((answer = drain_answer.load(std::memory_order_acquire)) == 0 && !Stopping()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return answer == 1;

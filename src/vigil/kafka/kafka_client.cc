@@ -197,7 +197,7 @@ void KafkaSource::Assign(rd_kafka_topic_partition_list_t* parts) {
     }
     s.salt = Mix(++salt_counter_) | 1;
     s.replay_until = std::max<int64_t>(committed->elems[i].offset, 0);
-    s.next = -1;
+    s.next = s.dispatched = -1;  // a revoke before this Next returns has nothing to keep
     s.restored = nullptr;
     int64_t start = 0;
     p.offset = RD_KAFKA_OFFSET_BEGINNING;  // replay to rebuild the partition's state
@@ -367,8 +367,14 @@ void KafkaSource::Positions(std::vector<source::PartitionPosition>& out) const {
 }
 
 void KafkaSource::TakeReleased(std::vector<int32_t>& slots) {
+  // A partition released and assigned again by a later rebalance inside the same Next is not
+  // released: it has a new salt (the engine starts it afresh from its restored state) or its
+  // kept one (the engine's state for it stays).
   slots.clear();
-  slots.swap(released_);
+  for (const int32_t slot : released_) {
+    if (!slots_[static_cast<size_t>(slot)].assigned) slots.push_back(slot);
+  }
+  released_.clear();
 }
 
 std::shared_ptr<const std::string> KafkaSource::RestoredState(int32_t slot) {
