@@ -228,6 +228,7 @@ struct Engine::Impl {
     RouterState st(pipeline);
     src.OnRewind([this] { AwaitRewind(); });
     src.OnDrain([this] { return AwaitDrain(); });
+    src.StopWhen([this] { return abort.load(std::memory_order_relaxed); });
     if (options.restore) {
       st.Load(RouterFile(options.restore->seq));
       if (!st.header.empty()) ReadHeader(*decoder, src, st.header, 1);

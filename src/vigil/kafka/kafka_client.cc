@@ -127,6 +127,7 @@ void KafkaSource::Close() {
   closed_ = true;
   on_rewind_ = nullptr;  // the engine has finished: nothing is in flight
   on_drain_ = nullptr;
+  stopping_ = nullptr;
   rd_kafka_consumer_close(rk_);
 }
 
@@ -259,7 +260,7 @@ bool KafkaSource::Next(std::vector<source::Record>& out, size_t max) {
   // inside this call decides and commits up to here, not the records this call drops.
   for (Partition& s : slots_) s.dispatched = s.next;
   while (out.size() < max) {
-    if (stop_ && stop_->load()) return !out.empty();
+    if ((stop_ && stop_->load()) || (stopping_ && stopping_())) return !out.empty();
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, out.empty() ? 50 : 0);
     if (rewound_) {  // a rebalance inside that poll: what came before it is dropped
       out.clear();

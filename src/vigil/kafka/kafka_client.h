@@ -66,6 +66,7 @@ class KafkaSource final : public source::RecordSource {
   void Positions(std::vector<source::PartitionPosition>& out) const override;
   void OnRewind(std::function<void()> handler) override { on_rewind_ = std::move(handler); }
   void OnDrain(std::function<bool()> handler) override { on_drain_ = std::move(handler); }
+  void StopWhen(std::function<bool()> stopping) override { stopping_ = std::move(stopping); }
   std::shared_ptr<const std::string> RestoredState(int32_t slot) override;
   void TakeReleased(std::vector<int32_t>& slots) override;
   void Rewind() override;
@@ -108,6 +109,7 @@ class KafkaSource final : public source::RecordSource {
   std::vector<Partition> slots_;
   std::function<void()> on_rewind_;
   std::function<bool()> on_drain_;
+  std::function<bool()> stopping_;
   bool rewound_ = false;  // set by the rebalance callback during a poll
   std::string buffer_;    // this batch's payloads, each followed by padding
   uint64_t read_ = 0;

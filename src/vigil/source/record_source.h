@@ -90,6 +90,10 @@ class RecordSource {
   // once that is committed (false: it could not, and dropped what it had in flight, as on a
   // rewind). After a true, a partition the rebalance assigns back keeps its state.
   virtual void OnDrain(std::function<bool()> handler) { (void)handler; }
+  // Sources whose Next waits for records (Kafka) poll `stopping` while they wait, and return
+  // once it is true: an engine that must stop (a worker or its writer failed) is then not
+  // held until the next record arrives.
+  virtual void StopWhen(std::function<bool()> stopping) { (void)stopping; }
   // Restarts every partition from its last committed position (after an aborted
   // transaction): state is rebuilt by replay, then decisions resume where the commit left off.
   virtual void Rewind() {}

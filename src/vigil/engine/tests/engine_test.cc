@@ -1,13 +1,16 @@
 #include "vigil/engine/engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <new>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -219,6 +222,69 @@ TEST(Engine, AWorkerOutOfMemoryStopsTheRunWithAClearError) {
     EXPECT_THAT(written, Not(HasSubstr(R"("event_id":"e2500")")));
     EXPECT_LT(std::count(written.begin(), written.end(), '\n'), 2500);
   }
+}
+
+// A source like Kafka's on a quiet topic: once its records are out it waits for more, and
+// returns only when the engine says to stop (or, so a broken engine fails this test rather
+// than hanging it, after 20 s).
+class WaitingSource final : public source::RecordSource {
+ public:
+  explicit WaitingSource(std::vector<std::string> lines) : lines_(std::move(lines)) {
+    for (const auto& l : lines_) {
+      offsets_.push_back(data_.size());
+      data_ += l + '\n';
+    }
+    data_.append(source::kRecordPadding, '\0');
+  }
+  bool Next(std::vector<source::Record>& out, size_t max) override {
+    out.clear();
+    while (out.size() < max && next_ < lines_.size()) {
+      out.push_back({std::string_view(data_.data() + offsets_[next_], lines_[next_].size()),
+                     offsets_[next_], next_ + 1, false});
+      ++next_;
+    }
+    if (!out.empty()) return true;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!(stopping_ && stopping_())) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        timed_out = true;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
+  void StopWhen(std::function<bool()> stopping) override { stopping_ = std::move(stopping); }
+  uint64_t Position() const override { return 0; }
+  uint64_t LinesRead() const override { return next_; }
+  const std::string& Name() const override { return name_; }
+  bool timed_out = false;
+
+ private:
+  std::vector<std::string> lines_;
+  std::string data_;
+  std::vector<uint64_t> offsets_;
+  size_t next_ = 0;
+  std::function<bool()> stopping_;
+  std::string name_ = "waiting";
+};
+
+// A worker failing while the source waits for records: the source is told to stop, so the
+// run ends with the error at once instead of waiting for a record that may never come.
+TEST(Engine, AFailureStopsASourceWaitingForRecords) {
+  auto p = TestPipeline();
+  p.batch_size = 16;
+  std::vector<std::string> lines;
+  for (int i = 0; i < 200; ++i) lines.push_back(Tx(i, "2026-01-01T00:00:00Z", "c"));
+  OutOfMemoryAt oom("e150");
+  RunOptions o;
+  o.workers = 2;
+  Engine engine(p, &oom, o);
+  WaitingSource src(lines);
+  Outputs outs;
+  outs.decisions = sink::OutputFile::Open(::testing::TempDir() + "/engine_test_waiting.decisions");
+  EXPECT_THROW(engine.Run(src, outs), std::runtime_error);
+  EXPECT_FALSE(src.timed_out) << "the source waited until its own deadline";
 }
 
 TEST(Engine, StopsAfterMaxEvents) {
