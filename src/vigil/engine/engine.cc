@@ -1107,16 +1107,24 @@ struct Engine::Impl {
     const auto wait =
         txn ? std::min<std::chrono::microseconds>(commit_every, std::chrono::milliseconds(100))
             : std::chrono::milliseconds(100);
+    // A commit was aborted: the state has moved past what is committed. The source rewinds
+    // to the committed positions and rebuilds state by replay; batches in flight are dropped.
+    auto aborted = [&] {
+      accept_epoch = epoch.load(std::memory_order_acquire) + 1;
+      rewind_requested.store(true);
+    };
     auto commit_txn = [&] {
       last_commit = Clock::now();
       if (!sent) return;
       sent = false;
-      if (!txn->Commit(sent_positions)) {
-        // Aborted: the state has moved past what is committed. The source rewinds to the
-        // committed positions and rebuilds state by replay; batches in flight are dropped.
-        accept_epoch = epoch.load(std::memory_order_acquire) + 1;
-        rewind_requested.store(true);
-      }
+      if (!txn->Commit(sent_positions)) aborted();
+    };
+    // Commits what was sent and waits for the outcome (a drain before a revoke, the end of the
+    // run): true when everything sent is committed and no rewind is pending.
+    auto commit_and_settle = [&] {
+      commit_txn();
+      if (!txn->Settle()) aborted();
+      return !rewind_requested.load();
     };
     auto publish_stream = [&] {
       if (!txn) return;
@@ -1235,12 +1243,7 @@ struct Engine::Impl {
         bool ok = !write_error;
         if (ok && txn) {
           try {
-            commit_txn();
-            if (!rewind_requested.load() && !txn->Settle()) {
-              accept_epoch = epoch.load(std::memory_order_acquire) + 1;
-              rewind_requested.store(true);
-            }
-            ok = !rewind_requested.load();
+            ok = commit_and_settle();
           } catch (...) {
             write_error = std::current_exception();
             abort.store(true);
@@ -1293,9 +1296,7 @@ struct Engine::Impl {
     if (router_error) std::rethrow_exception(router_error);
     if (write_error) std::rethrow_exception(write_error);
     if (txn) {
-      commit_txn();
-      if (!txn->Settle()) rewind_requested.store(true);
-      if (rewind_requested.load()) {
+      if (!commit_and_settle()) {
         throw std::runtime_error(
             "the last transaction was aborted: its events are decided again on the next run");
       }
