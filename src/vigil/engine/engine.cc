@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <latch>
 #include <limits>
@@ -908,18 +909,27 @@ struct Engine::Impl {
   }
 
   // On worker `me`, after batch b's events: its entities of each partition snapshotted at the
-  // end of b, saved untagged (a restore tags them with the partition's slot then).
+  // end of b, saved untagged (a restore tags them with the partition's slot then). One pass
+  // over the entities for all the partitions (a key's tag is its partition's slot + 1).
   void SnapshotPartitions(Batch& b, const features::FeatureEngine& fe, int me) {
     std::vector<std::string>& parts = b.worker_parts[static_cast<size_t>(me)];
     parts.resize(b.snapshots.size());
-    for (size_t i = 0; i < b.snapshots.size(); ++i) {
-      const auto tag = static_cast<uint16_t>(b.snapshots[i].at.slot + 1);
-      SnapshotWriter out(&parts[i], "ppart", 1);
-      fe.Save(out, [&](const Hash128& k) {
-        return vigil::TagOf(k) == tag ? std::optional(WithTag(k, 0)) : std::nullopt;
-      });
-      out.Finish();
+    std::deque<SnapshotWriter> writers;  // not movable
+    std::vector<SnapshotWriter*> outs;
+    std::vector<int32_t> part_of_tag;  // by tag: the index in parts, or -1
+    for (size_t i = 0; i < parts.size(); ++i) {
+      writers.emplace_back(&parts[i], "ppart", 1);
+      outs.push_back(&writers.back());
+      const auto tag = static_cast<size_t>(b.snapshots[i].at.slot) + 1;
+      if (part_of_tag.size() <= tag) part_of_tag.resize(tag + 1, -1);
+      part_of_tag[tag] = static_cast<int32_t>(i);
     }
+    fe.SaveSplit(outs, [&](const Hash128& k) -> std::optional<std::pair<size_t, Hash128>> {
+      const uint16_t tag = vigil::TagOf(k);
+      if (tag >= part_of_tag.size() || part_of_tag[tag] < 0) return std::nullopt;
+      return std::pair(static_cast<size_t>(part_of_tag[tag]), WithTag(k, 0));
+    });
+    for (SnapshotWriter& w : writers) w.Finish();
   }
 
   // On the writer: partition i's snapshot of batch b, router's and workers' parts together.

@@ -409,15 +409,29 @@ class EntityTable {
     out.Put<uint64_t>(n);
     for (const auto& [key, slot] : index_) {
       const std::optional<Hash128> as = map ? map(key) : key;
-      if (!as) continue;
-      const std::byte* blob = Blob(slot);
-      out.Put(*as);
-      out.Bytes(blob, layout_.bytes);
-      for (const auto& d : layout_.distincts) {
-        const size_t n = fi::DistinctHeapBytes(d.layout, blob + d.offset);
-        out.Put<uint64_t>(n);
-        if (n > 0) out.Bytes(fi::DistinctHeap(blob + d.offset), n);
-      }
+      if (as) SaveEntity(out, *as, Blob(slot));
+    }
+  }
+
+  void SaveEntity(SnapshotWriter& out, const Hash128& key, const std::byte* blob) const {
+    out.Put(key);
+    out.Bytes(blob, layout_.bytes);
+    for (const auto& d : layout_.distincts) {
+      const size_t n = fi::DistinctHeapBytes(d.layout, blob + d.offset);
+      out.Put<uint64_t>(n);
+      if (n > 0) out.Bytes(fi::DistinctHeap(blob + d.offset), n);
+    }
+  }
+
+  void SaveSplit(std::span<SnapshotWriter* const> outs,
+                 const FeatureEngine::KeySplit& split) const {
+    std::vector<uint64_t> n(outs.size(), 0);
+    for (const auto& [key, slot] : index_) {
+      if (const auto to = split(key)) ++n[to->first];
+    }
+    for (size_t i = 0; i < outs.size(); ++i) outs[i]->Put<uint64_t>(n[i]);
+    for (const auto& [key, slot] : index_) {
+      if (const auto to = split(key)) SaveEntity(*outs[to->first], to->second, Blob(slot));
     }
   }
 
@@ -857,6 +871,15 @@ void FeatureEngine::Save(SnapshotWriter& out, const KeyMap& map) const {
   out.Put<uint64_t>(LayoutFingerprint(impl_->tables));
   out.Put<uint64_t>(impl_->tables.size());
   for (const auto& t : impl_->tables) t->Save(out, map);
+}
+
+void FeatureEngine::SaveSplit(std::span<SnapshotWriter* const> outs, const KeySplit& split) const {
+  for (SnapshotWriter* out : outs) {
+    out->Put<uint32_t>(kStateVersion);
+    out->Put<uint64_t>(LayoutFingerprint(impl_->tables));
+    out->Put<uint64_t>(impl_->tables.size());
+  }
+  for (const auto& t : impl_->tables) t->SaveSplit(outs, split);
 }
 
 void FeatureEngine::Drop(const std::function<bool(const Hash128&)>& drop) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "vigil/common/event.h"
@@ -58,6 +59,13 @@ class FeatureEngine {
   // owning worker's thread, off the per-event path.
   void Save(SnapshotWriter& out, const KeyMap& map = {}) const;
   void Load(SnapshotReader& in, const KeyMap& map);
+  // Saves into several writers at once, in two passes over the entities whatever their
+  // number: `split` gives an entity's writer (an index into `outs`) and the key to save it
+  // under, or nullopt to leave it out. Writer i gets byte for byte what Save would write with
+  // a map keeping the entities `split` sends to i. A Kafka run snapshots every partition it
+  // holds together; one filtered Save per partition scanned every entity once per partition.
+  using KeySplit = std::function<std::optional<std::pair<size_t, Hash128>>(const Hash128&)>;
+  void SaveSplit(std::span<SnapshotWriter* const> outs, const KeySplit& split) const;
   // Forgets every entity for which drop(key) is true (a partition's state, when the
   // partition is revoked or rebuilt).
   void Drop(const std::function<bool(const Hash128&)>& drop);
