@@ -335,8 +335,12 @@ struct Engine::Impl {
       src.Positions(b->positions);
       if (options.snapshot_interval_us > 0 && !b->positions.empty() &&
           Clock::now() >= next_snapshot) {
-        SnapshotPartitions(st, *b);
-        next_snapshot = Clock::now() + std::chrono::microseconds(options.snapshot_interval_us);
+        // One partition a turn, turns spread over the interval: each partition still gets a
+        // snapshot every interval, and a turn pauses the workers (and fills the transaction)
+        // for one partition's state instead of all of it.
+        SnapshotOldest(st, *b);
+        next_snapshot = Clock::now() + std::chrono::microseconds(options.snapshot_interval_us) /
+                                           static_cast<int64_t>(b->positions.size());
       }
       if (options.checkpoints && Clock::now() >= next_checkpoint) {
         b->checkpoint = ++checkpoint_seq;
@@ -509,6 +513,7 @@ struct Engine::Impl {
     uint64_t salt = 0;
     EventClock clock;
     Deduplicator dedup{0, 0};
+    Clock::time_point snapshotted{};  // the last snapshot's turn (none: the epoch)
   };
 
   // What the router knows beyond the current batch: it is exactly what a checkpoint saves.
@@ -623,20 +628,28 @@ struct Engine::Impl {
     if (feature_count > 0) b.resets.push_back({static_cast<uint16_t>(slot + 1), nullptr});
   }
 
-  // Takes the router's part of a snapshot of every partition in b.positions (those that have
-  // decided records in this assignment), as of the end of batch b; the workers add theirs.
-  void SnapshotPartitions(RouterState& st, Batch& b) {
+  // Takes the router's part of a snapshot of the partition in b.positions (those that have
+  // decided records in this assignment) whose last snapshot is the oldest, as of the end of
+  // batch b; the workers add theirs.
+  void SnapshotOldest(RouterState& st, Batch& b) {
+    const source::PartitionPosition* oldest = nullptr;
     for (const source::PartitionPosition& at : b.positions) {
       if (at.slot < 0 || static_cast<size_t>(at.slot) >= st.partitions.size()) continue;
-      const PartitionState& ps = st.partitions[static_cast<size_t>(at.slot)];
-      Batch::Snapshot snap{at, {}};
-      SnapshotWriter out(&snap.router, "prouter", 1);
-      out.Put(ps.clock.max_time);
-      out.Put(ps.clock.watermark);
-      ps.dedup.Save(out);
-      out.Finish();
-      b.snapshots.push_back(std::move(snap));
+      if (!oldest || st.partitions[static_cast<size_t>(at.slot)].snapshotted <
+                         st.partitions[static_cast<size_t>(oldest->slot)].snapshotted) {
+        oldest = &at;
+      }
     }
+    if (!oldest) return;
+    PartitionState& ps = st.partitions[static_cast<size_t>(oldest->slot)];
+    ps.snapshotted = Clock::now();
+    Batch::Snapshot snap{*oldest, {}};
+    SnapshotWriter out(&snap.router, "prouter", 1);
+    out.Put(ps.clock.max_time);
+    out.Put(ps.clock.watermark);
+    ps.dedup.Save(out);
+    out.Finish();
+    b.snapshots.push_back(std::move(snap));
   }
 
   static std::string_view AsText(std::span<const std::byte> b) {

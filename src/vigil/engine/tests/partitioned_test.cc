@@ -110,6 +110,7 @@ class Captured final : public TransactionalOutputs {
   bool Commit(const std::vector<source::PartitionPosition>&) override { return true; }
   void SendSnapshot(const source::PartitionPosition& at, std::string_view bytes) override {
     snapshots.push_back({at, std::string(bytes)});
+    decisions_before_snapshot.push_back(decisions.size());
   }
   void Abort() override {}
   double LastCommitMs() const override { return 0; }
@@ -118,6 +119,7 @@ class Captured final : public TransactionalOutputs {
 
   std::vector<std::string> decisions;
   std::vector<std::pair<source::PartitionPosition, std::string>> snapshots;
+  std::vector<size_t> decisions_before_snapshot;  // decisions sent before each snapshot
 };
 
 config::Pipeline Pipeline() {
@@ -244,6 +246,28 @@ TEST(PartitionedEngine, AReleasedPartitionsEntitiesAreFreed) {
   EXPECT_EQ(r.summary.state_by_entity[0].entities, 4u);
   EXPECT_EQ(r.summary.state_by_entity[0].bytes, r.summary.state_bytes);
   EXPECT_EQ(DecisionsOf(r.out, 0, 0), DecisionsOf(all.out, 0, 0));
+}
+
+// Snapshots take turns: one partition at a time, the one snapshotted longest ago, so a turn
+// holds one partition's state (the workers pause for that, not for all of it) and every
+// partition still gets its snapshots.
+TEST(PartitionedEngine, PartitionsTakeTurnsToBeSnapshotted) {
+  PartitionedSource src(TwoPartitions(400), 16);
+  const Result r = RunParts(src, 1);  // a turn after every batch
+  ASSERT_GE(r.out.snapshots.size(), 10u);
+  size_t of_slot[2] = {0, 0};
+  for (size_t i = 0; i < r.out.snapshots.size(); ++i) {
+    const int32_t slot = r.out.snapshots[i].first.slot;
+    ASSERT_TRUE(slot == 0 || slot == 1);
+    ++of_slot[slot];
+    if (i > 0) {
+      EXPECT_NE(slot, r.out.snapshots[i - 1].first.slot) << "snapshot " << i;
+      // Another batch's decisions came between two turns: one snapshot per batch.
+      EXPECT_GT(r.out.decisions_before_snapshot[i], r.out.decisions_before_snapshot[i - 1])
+          << "snapshot " << i;
+    }
+  }
+  EXPECT_LE(std::max(of_slot[0], of_slot[1]) - std::min(of_slot[0], of_slot[1]), 1u);
 }
 
 }  // namespace
