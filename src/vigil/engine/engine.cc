@@ -243,8 +243,7 @@ struct Engine::Impl {
     uint64_t checkpoint_seq = options.restore ? options.restore->seq : 0;
     Clock::time_point next_checkpoint =
         wall0 + std::chrono::microseconds(options.checkpoint_interval_us);
-    Clock::time_point next_snapshot =
-        wall0 + std::chrono::microseconds(options.snapshot_interval_us);
+    Clock::time_point next_snapshot = wall0;  // the next turn; each partition has its due time
 
     while (!Stopping()) {
       if (rewind_requested.exchange(false)) src.Rewind();
@@ -265,6 +264,10 @@ struct Engine::Impl {
           st.header = r.text;
           continue;
         }
+        // The partition's state is this assignment's from its first record on, decided or
+        // not: a snapshot taken after a record that is only dead-lettered must not carry an
+        // older assignment's state (or none) under the new offset.
+        if (r.partition >= 0) PartitionOf(st, r, *b, src);
         if (r.replay) {
           Replay(st, *b, *decoder, src, r, scratch);
           continue;
@@ -335,12 +338,12 @@ struct Engine::Impl {
       src.Positions(b->positions);
       if (options.snapshot_interval_us > 0 && !b->positions.empty() &&
           Clock::now() >= next_snapshot) {
-        // One partition a turn, turns spread over the interval: each partition still gets a
-        // snapshot every interval, and a turn pauses the workers (and fills the transaction)
-        // for one partition's state instead of all of it.
-        SnapshotOldest(st, *b);
-        next_snapshot = Clock::now() + std::chrono::microseconds(options.snapshot_interval_us) /
-                                           static_cast<int64_t>(b->positions.size());
+        // One partition a turn, turns at most every interval / partitions: a turn pauses the
+        // workers (and fills the transaction) for one partition's state, not all of it.
+        if (SnapshotDue(st, *b)) {
+          next_snapshot = Clock::now() + std::chrono::microseconds(options.snapshot_interval_us) /
+                                             static_cast<int64_t>(b->positions.size());
+        }
       }
       if (options.checkpoints && Clock::now() >= next_checkpoint) {
         b->checkpoint = ++checkpoint_seq;
@@ -513,7 +516,10 @@ struct Engine::Impl {
     uint64_t salt = 0;
     EventClock clock;
     Deduplicator dedup{0, 0};
-    Clock::time_point snapshotted{};  // the last snapshot's turn (none: the epoch)
+    // The last snapshot's turn, or when this assignment started; a snapshot is due an
+    // interval later, if the partition has moved on from `snapshot_offset` by then.
+    Clock::time_point snapshotted{};
+    int64_t snapshot_offset = -1;
   };
 
   // What the router knows beyond the current batch: it is exactly what a checkpoint saves.
@@ -602,6 +608,8 @@ struct Engine::Impl {
     PartitionState& ps = st.partitions[p];
     if (ps.salt == r.salt) return ps;
     ps.salt = r.salt;
+    ps.snapshotted = Clock::now();
+    ps.snapshot_offset = -1;
     ps.clock = EventClock{};
     ps.dedup = Deduplicator(pipeline.dedup_horizon_us, pipeline.dedup_max_ids);
     std::shared_ptr<const std::string> restored = src.RestoredState(r.partition);
@@ -628,28 +636,36 @@ struct Engine::Impl {
     if (feature_count > 0) b.resets.push_back({static_cast<uint16_t>(slot + 1), nullptr});
   }
 
-  // Takes the router's part of a snapshot of the partition in b.positions (those that have
-  // decided records in this assignment) whose last snapshot is the oldest, as of the end of
-  // batch b; the workers add theirs.
-  void SnapshotOldest(RouterState& st, Batch& b) {
-    const source::PartitionPosition* oldest = nullptr;
+  // If a partition in b.positions (those with decided records in this assignment) is due for
+  // a snapshot (an interval since its last, or since its assignment began, and records since
+  // then), takes the router's part of one, as of the end of batch b, for the one waiting
+  // longest; the workers add theirs. Returns whether it took one.
+  bool SnapshotDue(RouterState& st, Batch& b) {
+    const Clock::time_point now = Clock::now();
+    const auto interval = std::chrono::microseconds(options.snapshot_interval_us);
+    const source::PartitionPosition* due = nullptr;
     for (const source::PartitionPosition& at : b.positions) {
       if (at.slot < 0 || static_cast<size_t>(at.slot) >= st.partitions.size()) continue;
-      if (!oldest || st.partitions[static_cast<size_t>(at.slot)].snapshotted <
-                         st.partitions[static_cast<size_t>(oldest->slot)].snapshotted) {
-        oldest = &at;
+      const PartitionState& ps = st.partitions[static_cast<size_t>(at.slot)];
+      if (ps.salt == 0 || at.next_offset == ps.snapshot_offset || now < ps.snapshotted + interval) {
+        continue;
+      }
+      if (!due || ps.snapshotted < st.partitions[static_cast<size_t>(due->slot)].snapshotted) {
+        due = &at;
       }
     }
-    if (!oldest) return;
-    PartitionState& ps = st.partitions[static_cast<size_t>(oldest->slot)];
-    ps.snapshotted = Clock::now();
-    Batch::Snapshot snap{*oldest, {}};
+    if (!due) return false;
+    PartitionState& ps = st.partitions[static_cast<size_t>(due->slot)];
+    ps.snapshotted = now;
+    ps.snapshot_offset = due->next_offset;
+    Batch::Snapshot snap{*due, {}};
     SnapshotWriter out(&snap.router, "prouter", 1);
     out.Put(ps.clock.max_time);
     out.Put(ps.clock.watermark);
     ps.dedup.Save(out);
     out.Finish();
     b.snapshots.push_back(std::move(snap));
+    return true;
   }
 
   static std::string_view AsText(std::span<const std::byte> b) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <string>
 
 #include <absl/container/flat_hash_map.h>
@@ -427,7 +428,10 @@ class EntityTable {
                  const FeatureEngine::KeySplit& split) const {
     std::vector<uint64_t> n(outs.size(), 0);
     for (const auto& [key, slot] : index_) {
-      if (const auto to = split(key)) ++n[to->first];
+      if (const auto to = split(key)) {
+        if (to->first >= outs.size()) throw std::out_of_range("SaveSplit: no such writer");
+        ++n[to->first];
+      }
     }
     for (size_t i = 0; i < outs.size(); ++i) outs[i]->Put<uint64_t>(n[i]);
     for (const auto& [key, slot] : index_) {

@@ -270,5 +270,62 @@ TEST(PartitionedEngine, PartitionsTakeTurnsToBeSnapshotted) {
   EXPECT_LE(std::max(of_slot[0], of_slot[1]) - std::min(of_slot[0], of_slot[1]), 1u);
 }
 
+// A partition whose first records after a restore are only dead-lettered is still this
+// assignment's partition: a snapshot taken then carries the restored state (not the empty or
+// an older state under the new offset), so a restore from it decides as the run did.
+TEST(PartitionedEngine, ASnapshotAfterBadRecordsCarriesTheRestoredState) {
+  PartitionedSource whole(TwoPartitions(200), 16);
+  const Result a = RunParts(whole, 1);
+  const auto it = std::find_if(a.out.snapshots.begin(), a.out.snapshots.end(), [](const auto& s) {
+    return s.first.slot == 0 && s.first.next_offset >= 60 && s.first.next_offset < 90;
+  });
+  ASSERT_NE(it, a.out.snapshots.end());
+  const int64_t at = it->first.next_offset;
+  // Partition 0 alone from that snapshot, its records [at, 140) undecodable.
+  std::vector<PartitionedSource::Line> damaged;
+  for (const auto& l : TwoPartitions(200)) {
+    if (l.slot != 0) continue;
+    const int64_t offset = static_cast<int64_t>(damaged.size());
+    damaged.push_back(offset >= at && offset < 140 ? PartitionedSource::Line{0, "not json"} : l);
+  }
+  PartitionedSource b_src(damaged, 16);
+  b_src.Restore(0, at, at, it->second);
+  const Result b = RunParts(b_src, 1, 1);
+  EXPECT_EQ(b.summary.dead_lettered, static_cast<uint64_t>(140 - at));
+  const std::vector<std::string> want = DecisionsOf(b.out, 0, 150);
+  ASSERT_EQ(want.size(), 50u);
+  // Every snapshot b took before offset 150 restores to b's own decisions.
+  size_t checked = 0;
+  for (const auto& [pos, bytes] : b.out.snapshots) {
+    if (pos.next_offset > 150) continue;
+    PartitionedSource c_src(damaged, 16);
+    c_src.Restore(0, pos.next_offset, 150, bytes);
+    EXPECT_EQ(DecisionsOf(RunParts(c_src, 0, 1).out, 0, 150), want)
+        << "the snapshot at offset " << pos.next_offset;
+    ++checked;
+  }
+  EXPECT_GE(checked, 3u);
+}
+
+// A partition with nothing new since its last snapshot is not snapshotted again.
+TEST(PartitionedEngine, AnIdlePartitionIsNotSnapshottedAgain) {
+  std::vector<PartitionedSource::Line> lines;
+  for (int i = 0; i < 10; ++i) lines.push_back(Tx(1, i));  // partition 1: 10 records, then quiet
+  for (int i = 0; i < 400; ++i) lines.push_back(Tx(0, i));
+  PartitionedSource src(lines, 16);
+  const Result r = RunParts(src, 1);
+  size_t of_1 = 0, of_0 = 0;
+  for (const auto& [pos, bytes] : r.out.snapshots) {
+    if (pos.slot == 1) {
+      ++of_1;
+      EXPECT_EQ(pos.next_offset, 10);
+    } else {
+      ++of_0;
+    }
+  }
+  EXPECT_EQ(of_1, 1u);
+  EXPECT_GE(of_0, 10u);
+}
+
 }  // namespace
 }  // namespace vigil::engine
