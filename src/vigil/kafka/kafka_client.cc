@@ -511,7 +511,13 @@ KafkaOutputs::KafkaOutputs(const KafkaConfig& config, const KafkaSource& source)
     topics_.push_back(t->empty() ? nullptr : rd_kafka_topic_new(rk_, t->c_str(), nullptr));
   }
   if (source_.StatePartitions() > 0) {
-    state_topic_ = rd_kafka_topic_new(rk_, config_.state_topic.c_str(), nullptr);
+    rd_kafka_topic_conf_t* tc = rd_kafka_topic_conf_new();
+    if (rd_kafka_topic_conf_set(tc, "compression.codec", config_.state_compression.c_str(), err,
+                                sizeof err) != RD_KAFKA_CONF_OK) {
+      rd_kafka_topic_conf_destroy(tc);
+      throw std::invalid_argument(fmt::format("kafka.state.compression: {}", err));
+    }
+    state_topic_ = rd_kafka_topic_new(rk_, config_.state_topic.c_str(), tc);  // takes tc
   }
   if (pace) {
     std::vector<rd_kafka_topic_t*> paced = topics_;

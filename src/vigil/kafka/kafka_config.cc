@@ -110,10 +110,18 @@ std::optional<KafkaConfig> LoadKafkaConfig(const config::Pipeline& pipeline) {
   c.state_topic = c.group + "-state";
   if (const YAML::Node st = k["state"]) {
     if (!st.IsMap()) {
-      r.Fail(st, "kafka.state", "expected a mapping (topic, snapshot_interval)");
+      r.Fail(st, "kafka.state", "expected a mapping (topic, snapshot_interval, compression)");
     } else {
-      r.AllowKeys(st, "kafka.state", {"topic", "snapshot_interval"});
+      r.AllowKeys(st, "kafka.state", {"topic", "snapshot_interval", "compression"});
       r.String(st, "topic", "kafka.state", c.state_topic, false);
+      if (const YAML::Node co = st["compression"]) {
+        const std::string v = co.IsScalar() ? co.Scalar() : "";
+        if (v == "none" || v == "gzip" || v == "snappy" || v == "lz4" || v == "zstd") {
+          c.state_compression = v;
+        } else {
+          r.Fail(co, "kafka.state.compression", "expected none, gzip, snappy, lz4 or zstd");
+        }
+      }
       if (const YAML::Node si = st["snapshot_interval"]) {
         const std::string v = si.IsScalar() ? si.Scalar() : "";
         const std::optional<int64_t> d = ParseDuration(v);

@@ -127,6 +127,23 @@ TEST(KafkaConfig, StateSnapshotsDefaultOnAndCanBeTurnedOff) {
   EXPECT_NE(e.find("size"), std::string::npos) << e;
 }
 
+TEST(KafkaConfig, SnapshotsAreCompressedWithLz4UnlessToldOtherwise) {
+  const std::string base =
+      "kafka:\n  group: g\n  topics: t\n  outputs: {decisions: d, dead_letters: dl}\n";
+  const auto plain = LoadKafkaConfig(Load(base));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->state_compression, "lz4");
+  const auto zstd = LoadKafkaConfig(Load(base + "  state: {compression: zstd}\n"));
+  ASSERT_TRUE(zstd);
+  EXPECT_EQ(zstd->state_compression, "zstd");
+  const auto none = LoadKafkaConfig(Load(base + "  state: {compression: none}\n"));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->state_compression, "none");
+  const std::string e = ErrorOf(base + "  state: {compression: brotli}\n");
+  EXPECT_NE(e.find("kafka.state.compression"), std::string::npos) << e;
+  EXPECT_NE(e.find("lz4 or zstd"), std::string::npos) << e;
+}
+
 TEST(KafkaConfig, ProducerPacingCanBeTurnedOff) {
   const std::string base =
       "kafka:\n  group: g\n  topics: t\n  outputs: {decisions: d, dead_letters: dl}\n";
