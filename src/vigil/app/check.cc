@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -45,9 +46,15 @@ int Check(const std::string& path, const std::string& input) {
       stages.book() ? stages.book()->Current()->rules.size() : size_t{0},
       f[p.id_field].name.c_str(), f[p.time_field].name.c_str(), f[p.key_field].name.c_str());
   if (kc) {
+    const std::string snapshots =
+        kc->snapshot_interval_us > 0
+            ? fmt::format("to {} (each partition every {:g} s, {})", kc->state_topic,
+                          static_cast<double>(kc->snapshot_interval_us) / 1e6,
+                          kc->state_compression)
+            : "off";
     std::printf("  kafka: group %s, %zu topic(s), decisions to %s, state snapshots %s\n",
                 kc->group.c_str(), kc->topics.size(), kc->decisions_topic.c_str(),
-                kc->snapshot_interval_us > 0 ? ("to " + kc->state_topic).c_str() : "off");
+                snapshots.c_str());
   }
   return 0;
 }
