@@ -401,17 +401,10 @@ class EntityTable {
   }
 
   // Each entity: key, state blob, then each distinct part's register block (u64 size, bytes).
-  void Save(SnapshotWriter& out, const FeatureEngine::KeyMap& map) const {
-    uint64_t n = index_.size();
-    if (map) {
-      n = 0;
-      for (const auto& [key, slot] : index_) n += map(key).has_value();
-    }
-    out.Put<uint64_t>(n);
-    for (const auto& [key, slot] : index_) {
-      const std::optional<Hash128> as = map ? map(key) : key;
-      if (as) SaveEntity(out, *as, Blob(slot));
-    }
+  // Every entity under its own key (a checkpoint): one pass. A chosen few: SaveSplit.
+  void SaveAll(SnapshotWriter& out) const {
+    out.Put<uint64_t>(index_.size());
+    for (const auto& [key, slot] : index_) SaveEntity(out, key, Blob(slot));
   }
 
   void SaveEntity(SnapshotWriter& out, const Hash128& key, const std::byte* blob) const {
@@ -870,19 +863,30 @@ uint64_t LayoutFingerprint(const std::vector<std::unique_ptr<EntityTable>>& tabl
 
 }  // namespace
 
-void FeatureEngine::Save(SnapshotWriter& out, const KeyMap& map) const {
+namespace {
+// What every saved state starts with: the format, and the layout it was saved under.
+void PutStateHeader(SnapshotWriter& out, const std::vector<std::unique_ptr<EntityTable>>& tables) {
   out.Put<uint32_t>(kStateVersion);
-  out.Put<uint64_t>(LayoutFingerprint(impl_->tables));
-  out.Put<uint64_t>(impl_->tables.size());
-  for (const auto& t : impl_->tables) t->Save(out, map);
+  out.Put<uint64_t>(LayoutFingerprint(tables));
+  out.Put<uint64_t>(tables.size());
+}
+}  // namespace
+
+void FeatureEngine::Save(SnapshotWriter& out, const KeyMap& map) const {
+  if (map) {  // the entities it keeps, under its keys: a split into one writer
+    SnapshotWriter* const one[] = {&out};
+    SaveSplit(one, [&](const Hash128& k) -> std::optional<std::pair<size_t, Hash128>> {
+      if (const std::optional<Hash128> as = map(k)) return std::pair(size_t{0}, *as);
+      return std::nullopt;
+    });
+    return;
+  }
+  PutStateHeader(out, impl_->tables);
+  for (const auto& t : impl_->tables) t->SaveAll(out);
 }
 
 void FeatureEngine::SaveSplit(std::span<SnapshotWriter* const> outs, const KeySplit& split) const {
-  for (SnapshotWriter* out : outs) {
-    out->Put<uint32_t>(kStateVersion);
-    out->Put<uint64_t>(LayoutFingerprint(impl_->tables));
-    out->Put<uint64_t>(impl_->tables.size());
-  }
+  for (SnapshotWriter* out : outs) PutStateHeader(*out, impl_->tables);
   for (const auto& t : impl_->tables) t->SaveSplit(outs, split);
 }
 
