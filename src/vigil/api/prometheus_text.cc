@@ -84,6 +84,14 @@ void Stream(std::string& out, const sink::RunSummary::Stream& st) {
   Metric(out, "vigil_kafka_state_snapshot_bytes_total", "counter",
          "Bytes of partition state snapshots written to the state topic.");
   out += fmt::format("vigil_kafka_state_snapshot_bytes_total {}\n", st.snapshot_bytes);
+  Metric(out, "vigil_kafka_state_snapshot_pause_seconds_total", "counter",
+         "Time decisions waited while workers copied partition state into snapshots.");
+  out += fmt::format("vigil_kafka_state_snapshot_pause_seconds_total {}\n",
+                     Value(st.snapshot_pause_seconds));
+  Metric(out, "vigil_kafka_state_snapshot_send_seconds_total", "counter",
+         "Time the writer spent assembling snapshots and handing them to the producer.");
+  out += fmt::format("vigil_kafka_state_snapshot_send_seconds_total {}\n",
+                     Value(st.snapshot_send_seconds));
   Metric(out, "vigil_kafka_partitions_restored_from_snapshot_total", "counter",
          "Partitions whose state was restored from a snapshot (then replayed from its offset).");
   out += fmt::format("vigil_kafka_partitions_restored_from_snapshot_total {}\n", st.restored);

@@ -84,6 +84,7 @@ struct Batch {
   };
   std::vector<Snapshot> snapshots;
   std::vector<std::vector<std::string>> worker_parts;
+  std::vector<double> snapshot_seconds;  // per worker: how long its parts took (the pause)
   // When the router took the batch to fill, just after reading its records: the start of
   // the ingest-to-decision latency the writer observes.
   Clock::time_point read_at{};
@@ -104,6 +105,7 @@ struct Batch {
     replayed = 0;
     resets.clear();
     snapshots.clear();
+    std::fill(snapshot_seconds.begin(), snapshot_seconds.end(), 0.0);
   }
 };
 
@@ -187,6 +189,7 @@ struct Engine::Impl {
       b->state_bytes.resize(static_cast<size_t>(workers) * entity_count);
       b->checkpoint_error.resize(static_cast<size_t>(workers));
       b->worker_parts.resize(static_cast<size_t>(workers));
+      b->snapshot_seconds.resize(static_cast<size_t>(workers));
       free_batches.Push(b.get());
       pool_storage.push_back(std::move(b));
     }
@@ -941,6 +944,7 @@ struct Engine::Impl {
   // end of b, saved untagged (a restore tags them with the partition's slot then). One pass
   // over the entities for all the partitions (a key's tag is its partition's slot + 1).
   void SnapshotPartitions(Batch& b, const features::FeatureEngine& fe, int me) {
+    const auto start = Clock::now();
     std::vector<std::string>& parts = b.worker_parts[static_cast<size_t>(me)];
     parts.resize(b.snapshots.size());
     std::deque<SnapshotWriter> writers;  // not movable
@@ -959,14 +963,16 @@ struct Engine::Impl {
       return std::pair(static_cast<size_t>(part_of_tag[tag]), WithTag(k, 0));
     });
     for (SnapshotWriter& w : writers) w.Finish();
+    b.snapshot_seconds[static_cast<size_t>(me)] =
+        std::chrono::duration<double>(Clock::now() - start).count();
   }
 
   // On the writer: partition i's snapshot of batch b, router's and workers' parts together.
   std::string SnapshotOf(const Batch& b, size_t i) const {
     std::string bytes;
     SnapshotWriter out(&bytes, "pstate", 1);
-    out.String(b.snapshots[i].router);
     const bool parts = feature_count > 0;
+    out.String(b.snapshots[i].router);
     out.Put<uint32_t>(parts ? static_cast<uint32_t>(workers) : 0);
     for (int w = 0; parts && w < workers; ++w) {
       out.String(b.worker_parts[static_cast<size_t>(w)][i]);
@@ -1251,11 +1257,18 @@ struct Engine::Impl {
                 if (!e.empty()) throw std::runtime_error(e);
               }
               WriteTransactional(*b, *txn, outs.alerts.get(), cursor);
+              const auto send_start = Clock::now();
               for (size_t i = 0; i < b->snapshots.size(); ++i) {
                 const std::string bytes = SnapshotOf(*b, i);
                 txn->SendSnapshot(b->snapshots[i].at, bytes);
                 ++total.stream.snapshots;
                 total.stream.snapshot_bytes += bytes.size();
+              }
+              if (!b->snapshots.empty()) {
+                total.stream.snapshot_pause_seconds +=
+                    *std::max_element(b->snapshot_seconds.begin(), b->snapshot_seconds.end());
+                total.stream.snapshot_send_seconds +=
+                    std::chrono::duration<double>(Clock::now() - send_start).count();
               }
               if (!b->positions.empty()) sent_positions = b->positions;
               sent = true;  // committed below, once every batch ready is sent

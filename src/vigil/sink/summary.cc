@@ -89,10 +89,12 @@ std::string SummaryJson(const RunSummary& s) {
     out += fmt::format(
         ",\"kafka\":{{\"consumer_lag\":{},\"partitions\":{},\"rebalances\":{},\"replayed\":{},"
         "\"commits\":{},\"aborts\":{},\"last_commit_ms\":{:.3f},\"restore_seconds\":{:.3f},"
-        "\"snapshots\":{},\"snapshot_bytes\":{},\"restored_from_snapshot\":{},"
+        "\"snapshots\":{},\"snapshot_bytes\":{},\"snapshot_pause_seconds\":{:.3f},"
+        "\"snapshot_send_seconds\":{:.3f},\"restored_from_snapshot\":{},"
         "\"kept_through_rebalance\":{},\"first_record_seconds\":{:.3f}}}",
         k.consumer_lag, k.partitions, k.rebalances, k.replayed, k.commits, k.aborts,
-        k.last_commit_ms, k.restore_seconds, k.snapshots, k.snapshot_bytes, k.restored, k.kept,
+        k.last_commit_ms, k.restore_seconds, k.snapshots, k.snapshot_bytes,
+        k.snapshot_pause_seconds, k.snapshot_send_seconds, k.restored, k.kept,
         k.first_record_seconds);
   }
   if (s.challenger_scored > 0) {
@@ -154,10 +156,12 @@ std::string SummaryText(const RunSummary& s) {
         "  kafka          {:>12} partitions, lag {}, {} commits ({} aborted), {} rebalances, "
         "{} partitions kept their state through them, {} records replayed to restore state "
         "({:.2f}s, {} partitions from snapshots), {} "
-        "state snapshots written ({} bytes), {}\n",
+        "state snapshots written ({} bytes; decisions paused {:.2f}s for them, sending {:.2f}s), "
+        "{}\n",
         s.stream.partitions, s.stream.consumer_lag, s.stream.commits, s.stream.aborts,
         s.stream.rebalances, s.stream.kept, s.stream.replayed, s.stream.restore_seconds,
         s.stream.restored, s.stream.snapshots, s.stream.snapshot_bytes,
+        s.stream.snapshot_pause_seconds, s.stream.snapshot_send_seconds,
         s.stream.first_record_seconds < 0
             ? std::string("no new record")
             : fmt::format("first record after {:.2f}s", s.stream.first_record_seconds));

@@ -92,8 +92,13 @@ struct RunSummary {
     double restore_seconds = 0;
     uint64_t snapshots = 0;       // partition state snapshots written
     uint64_t snapshot_bytes = 0;  // ... and their size
-    uint64_t restored = 0;        // partitions restored from a snapshot (not from their start)
-    uint64_t kept = 0;            // partitions assigned back by a rebalance, state kept
+    // Time decisions waited while the workers copied partition state into snapshots (per
+    // snapshot, the slowest worker), and the writer's time assembling and handing them to the
+    // producer (the transaction's other outputs wait behind it).
+    double snapshot_pause_seconds = 0;
+    double snapshot_send_seconds = 0;
+    uint64_t restored = 0;  // partitions restored from a snapshot (not from their start)
+    uint64_t kept = 0;      // partitions assigned back by a rebalance, state kept
     // Seconds from the start of the run to reading its first new record: joining the group,
     // the committed offsets, any restore. -1 until then.
     double first_record_seconds = -1;

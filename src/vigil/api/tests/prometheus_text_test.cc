@@ -229,6 +229,8 @@ TEST(PrometheusText, KafkaSeriesOnlyForPartitionedSources) {
   s.stream.restore_seconds = 0.75;
   s.stream.restored = 3;
   s.stream.kept = 4;
+  s.stream.snapshot_pause_seconds = 1.5;
+  s.stream.snapshot_send_seconds = 0.25;
   const Exposition e = Parse(PrometheusText(s, Sources{}, 0));
   EXPECT_EQ(Value(e, "vigil_kafka_consumer_lag_records"), 1234);
   EXPECT_EQ(Value(e, "vigil_kafka_partitions_assigned"), 6);
@@ -240,6 +242,8 @@ TEST(PrometheusText, KafkaSeriesOnlyForPartitionedSources) {
   EXPECT_EQ(Value(e, "vigil_kafka_last_restore_duration_seconds"), 0.75);
   EXPECT_EQ(Value(e, "vigil_kafka_partitions_restored_from_snapshot_total"), 3);
   EXPECT_EQ(Value(e, "vigil_kafka_partitions_kept_total"), 4);
+  EXPECT_EQ(Value(e, "vigil_kafka_state_snapshot_pause_seconds_total"), 1.5);
+  EXPECT_EQ(Value(e, "vigil_kafka_state_snapshot_send_seconds_total"), 0.25);
   s.stream.consumer_lag = -1;  // not known yet: no sample rather than a wrong one
   EXPECT_THAT(PrometheusText(s, Sources{}, 0), Not(HasSubstr("vigil_kafka_consumer_lag")));
 }

@@ -268,6 +268,10 @@ TEST(PartitionedEngine, PartitionsTakeTurnsToBeSnapshotted) {
     }
   }
   EXPECT_LE(std::max(of_slot[0], of_slot[1]) - std::min(of_slot[0], of_slot[1]), 1u);
+  // The summary says how long the turns held decisions up and took to send.
+  EXPECT_EQ(r.summary.stream.snapshots, r.out.snapshots.size());
+  EXPECT_GT(r.summary.stream.snapshot_pause_seconds, 0.0);
+  EXPECT_GT(r.summary.stream.snapshot_send_seconds, 0.0);
 }
 
 // A partition whose first records after a restore are only dead-lettered is still this

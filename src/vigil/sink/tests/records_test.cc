@@ -170,5 +170,21 @@ TEST(Summary, KafkaRunsCountPartitionsKeptThroughRebalances) {
       << SummaryJson(s);
 }
 
+TEST(Summary, KafkaRunsSayHowLongSnapshotsHeldDecisionsUp) {
+  RunSummary s;
+  s.stream.partitioned = true;
+  s.stream.snapshots = 4;
+  s.stream.snapshot_bytes = 1000;
+  s.stream.snapshot_pause_seconds = 0.5;
+  s.stream.snapshot_send_seconds = 0.125;
+  EXPECT_NE(SummaryText(s).find("4 state snapshots written (1000 bytes; decisions paused 0.50s "
+                                "for them, sending 0.12s)"),
+            std::string::npos)
+      << SummaryText(s);
+  EXPECT_NE(SummaryJson(s).find(R"("snapshot_pause_seconds":0.500,"snapshot_send_seconds":0.125,)"),
+            std::string::npos)
+      << SummaryJson(s);
+}
+
 }  // namespace
 }  // namespace vigil::sink
