@@ -40,6 +40,11 @@ class SnapshotWriter {
     Put<uint64_t>(s.size());
     Bytes(s.data(), s.size());
   }
+  // Makes room for `n` more bytes in a memory sink, so a large snapshot is not copied as its
+  // buffer grows (nothing for a file).
+  void Reserve(size_t n) {
+    if (sink_) sink_->reserve(sink_->size() + n + sizeof(uint64_t));
+  }
   // Writes the checksum, flushes and fsyncs. The file is incomplete until this returns.
   void Finish();
   uint64_t Written() const { return written_; }

@@ -972,6 +972,10 @@ struct Engine::Impl {
     std::string bytes;
     SnapshotWriter out(&bytes, "pstate", 1);
     const bool parts = feature_count > 0;
+    size_t size = 64 + b.snapshots[i].router.size();  // framing, with room to spare
+    for (int w = 0; parts && w < workers; ++w)
+      size += 8 + b.worker_parts[static_cast<size_t>(w)][i].size();
+    out.Reserve(size);  // one allocation: a large state is copied once, not at each regrowth
     out.String(b.snapshots[i].router);
     out.Put<uint32_t>(parts ? static_cast<uint32_t>(workers) : 0);
     for (int w = 0; parts && w < workers; ++w) {
