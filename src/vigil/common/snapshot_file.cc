@@ -64,6 +64,15 @@ SnapshotWriter::SnapshotWriter(std::string* sink, std::string_view kind, uint32_
   Start(kind, version);
 }
 
+SnapshotWriter::SnapshotWriter(std::vector<std::string_view>* pieces, std::string_view kind,
+                               uint32_t version)
+    : path_("snapshot"), pieces_(pieces), hash_(XXH3_createState()) {
+  if (!hash_) throw std::bad_alloc();
+  XXH3_64bits_reset(hash_);
+  pieces_->clear();
+  Start(kind, version);
+}
+
 void SnapshotWriter::Start(std::string_view kind, uint32_t version) {
   const auto magic = Magic(kind);
   Bytes(magic.data(), magic.size());
@@ -83,6 +92,10 @@ void SnapshotWriter::Bytes(const void* p, size_t n) {
     sink_->append(static_cast<const char*>(p), n);
     return;
   }
+  if (pieces_) {
+    Gather(p, n);
+    return;
+  }
   const auto* c = static_cast<const std::byte*>(p);
   if (n >= buf_.size()) {
     Drain();
@@ -94,6 +107,24 @@ void SnapshotWriter::Bytes(const void* p, size_t n) {
   used_ += n;
 }
 
+void SnapshotWriter::Gather(const void* p, size_t n) {
+  if (gathered_pieces_.empty() || gathered_pieces_.back().view != nullptr) {
+    gathered_pieces_.push_back({nullptr, gathered_.size(), 0});
+  }
+  gathered_.append(static_cast<const char*>(p), n);
+  gathered_pieces_.back().n += n;
+}
+
+void SnapshotWriter::View(std::string_view s) {
+  if (!pieces_) {
+    Bytes(s.data(), s.size());
+    return;
+  }
+  XXH3_64bits_update(hash_, s.data(), s.size());
+  written_ += s.size();
+  if (!s.empty()) gathered_pieces_.push_back({s.data(), 0, s.size()});
+}
+
 void SnapshotWriter::Drain() {
   WriteAll(fd_, path_, buf_.data(), used_);
   used_ = 0;
@@ -103,6 +134,13 @@ void SnapshotWriter::Finish() {
   const uint64_t sum = XXH3_64bits_digest(hash_);
   if (sink_) {
     sink_->append(reinterpret_cast<const char*>(&sum), sizeof sum);
+    return;
+  }
+  if (pieces_) {
+    Gather(&sum, sizeof sum);
+    for (const Piece& p : gathered_pieces_) {
+      pieces_->emplace_back(p.view ? p.view : gathered_.data() + p.at, p.n);
+    }
     return;
   }
   Drain();

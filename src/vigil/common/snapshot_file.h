@@ -26,6 +26,11 @@ class SnapshotWriter {
   // Writes into `*sink` instead of a file (snapshots sent to a Kafka topic); Finish appends
   // the checksum. `sink` must outlive the writer.
   SnapshotWriter(std::string* sink, std::string_view kind, uint32_t version);
+  // Gathers the snapshot instead of copying it (one sent in chunks from memory): values are
+  // copied into the writer, blocks passed to View are referred to. After Finish, `*pieces`
+  // are the snapshot's bytes in order; they point into the writer and the viewed blocks, so
+  // both must outlive their use.
+  SnapshotWriter(std::vector<std::string_view>* pieces, std::string_view kind, uint32_t version);
   ~SnapshotWriter();
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
@@ -40,6 +45,12 @@ class SnapshotWriter {
     Put<uint64_t>(s.size());
     Bytes(s.data(), s.size());
   }
+  // Bytes, without copying them when gathering.
+  void View(std::string_view s);
+  void StringView(std::string_view s) {
+    Put<uint64_t>(s.size());
+    View(s);
+  }
   // Makes room for `n` more bytes in a memory sink, so a large snapshot is not copied as its
   // buffer grows (nothing for a file).
   void Reserve(size_t n) {
@@ -51,10 +62,19 @@ class SnapshotWriter {
 
  private:
   void Drain();
+  void Gather(const void* p, size_t n);
   void Start(std::string_view kind, uint32_t version);
   std::string path_;
   int fd_ = -1;
   std::string* sink_ = nullptr;
+  // Gathering: each piece a viewed block (`view`) or bytes of `gathered_` (at, n).
+  struct Piece {
+    const char* view;
+    size_t at, n;
+  };
+  std::vector<std::string_view>* pieces_ = nullptr;
+  std::vector<Piece> gathered_pieces_;
+  std::string gathered_;
   std::vector<std::byte> buf_;
   size_t used_ = 0;
   uint64_t written_ = 0;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,8 +37,11 @@ class TransactionalOutputs {
   // (a broker restarting).
   virtual bool Commit(const std::vector<source::PartitionPosition>& positions) = 0;
   // Sends the state of partition `at` (a snapshot as of at.next_offset, which the source can
-  // restore from) in the open transaction; it commits with the positions that follow.
-  virtual void SendSnapshot(const source::PartitionPosition& at, std::string_view bytes) = 0;
+  // restore from) in the open transaction; it commits with the positions that follow. The
+  // snapshot's bytes are `pieces` in order (a large state is not copied into one block first);
+  // they need to live only for the call.
+  virtual void SendSnapshot(const source::PartitionPosition& at,
+                            std::span<const std::string_view> pieces) = 0;
   // Drops everything sent since the last commit.
   virtual void Abort() = 0;
   // An implementation may let Commit return while its transaction is still committing (and

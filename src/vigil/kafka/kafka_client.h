@@ -8,7 +8,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -152,7 +154,8 @@ class KafkaOutputs final : public engine::TransactionalOutputs {
   KafkaOutputs& operator=(const KafkaOutputs&) = delete;
 
   void Send(Stream stream, std::string_view key, std::string_view line) override;
-  void SendSnapshot(const source::PartitionPosition& at, std::string_view bytes) override;
+  void SendSnapshot(const source::PartitionPosition& at,
+                    std::span<const std::string_view> pieces) override;
   bool Commit(const std::vector<source::PartitionPosition>& positions) override;
   void Abort() override;
   bool Settle() override;

@@ -93,6 +93,22 @@ bool ParseU64(std::string_view s, uint64_t& v) {
 
 }  // namespace
 
+void AppendSlice(std::span<const std::string_view> pieces, size_t from, size_t n,
+                 std::string& out) {
+  for (const std::string_view p : pieces) {
+    if (n == 0) return;
+    if (from >= p.size()) {
+      from -= p.size();
+      continue;
+    }
+    const std::string_view take = p.substr(from, n);
+    out.append(take);
+    n -= take.size();
+    from = 0;
+  }
+  if (n > 0) throw std::out_of_range("AppendSlice: past the end of the pieces");
+}
+
 std::string ManifestKey(std::string_view topic, int32_t partition) {
   return fmt::format("{}/{}", topic, partition);
 }

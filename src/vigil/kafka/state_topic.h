@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,9 @@ std::string ManifestKey(std::string_view topic, int32_t partition);
 std::string ChunkKey(std::string_view topic, int32_t partition, uint32_t chunk);
 std::string FormatManifest(const SnapshotManifest& m);
 std::optional<SnapshotManifest> ParseManifest(std::string_view value);
+// Appends bytes [from, from + n) of the concatenation of `pieces` to `out`: a chunk of a
+// snapshot gathered in pieces. The range must lie within them.
+void AppendSlice(std::span<const std::string_view> pieces, size_t from, size_t n, std::string& out);
 
 // Creates the state topic when it does not exist (compacted; as many partitions as the
 // widest input topic, at least 1; the brokers' default replication) and returns its

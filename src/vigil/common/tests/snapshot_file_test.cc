@@ -60,6 +60,43 @@ TEST(SnapshotFile, RoundTrips) {
   std::remove(path.c_str());
 }
 
+// A snapshot gathered in pieces is the one a memory sink holds, byte for byte, and refers to
+// the blocks it was given instead of copying them.
+TEST(SnapshotFile, AGatheredSnapshotIsTheSameBytesWithoutCopyingItsBlocks) {
+  const std::string big(3 << 20, 'x'), empty, small = "hello";
+  const auto write = [&](SnapshotWriter& out) {
+    out.Put<uint64_t>(42);
+    out.StringView(small);
+    out.StringView(empty);
+    out.Put<uint32_t>(7);
+    out.StringView(big);
+    out.StringView(small);
+    out.Finish();
+  };
+  std::string whole;
+  SnapshotWriter to_memory(&whole, "test", 3);
+  write(to_memory);
+  std::vector<std::string_view> pieces = {"left over from before"};
+  SnapshotWriter gathered(&pieces, "test", 3);
+  write(gathered);
+  std::string joined;
+  size_t refers_to_big = 0;
+  for (const std::string_view p : pieces) {
+    joined += p;
+    refers_to_big += p.data() == big.data() && p.size() == big.size();
+  }
+  EXPECT_EQ(joined, whole);
+  EXPECT_EQ(refers_to_big, 1u);
+  SnapshotReader in(std::string_view(joined), "gathered", "test", 3);
+  EXPECT_EQ(in.Get<uint64_t>(), 42u);
+  EXPECT_EQ(in.String(), "hello");
+  EXPECT_EQ(in.String(), "");
+  EXPECT_EQ(in.Get<uint32_t>(), 7u);
+  EXPECT_EQ(in.String(), big);
+  EXPECT_EQ(in.String(), "hello");
+  EXPECT_TRUE(in.AtEnd());
+}
+
 TEST(SnapshotFile, RefusesDamagedTruncatedForeignAndOldFiles) {
   const std::string path = TempPath("damaged.bin");
   WriteSample(path);

@@ -108,8 +108,11 @@ class Captured final : public TransactionalOutputs {
     if (stream == Stream::kDecisions) decisions.emplace_back(line);
   }
   bool Commit(const std::vector<source::PartitionPosition>&) override { return true; }
-  void SendSnapshot(const source::PartitionPosition& at, std::string_view bytes) override {
-    snapshots.push_back({at, std::string(bytes)});
+  void SendSnapshot(const source::PartitionPosition& at,
+                    std::span<const std::string_view> pieces) override {
+    std::string bytes;
+    for (const std::string_view p : pieces) bytes += p;
+    snapshots.push_back({at, std::move(bytes)});
     decisions_before_snapshot.push_back(decisions.size());
   }
   void Abort() override {}

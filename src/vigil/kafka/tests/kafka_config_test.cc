@@ -176,6 +176,26 @@ TEST(KafkaSource, RefusesCooperativeRebalancingSayingWhy) {
   }
 }
 
+// A snapshot sent in pieces is cut into the chunks its concatenation would give.
+TEST(StateTopic, ChunksAreSlicedAcrossPieces) {
+  const std::string whole = "abcdefghijklmnopqrstuvwxyz";
+  const std::vector<std::string_view> pieces = {std::string_view(whole).substr(0, 3), "",
+                                                std::string_view(whole).substr(3, 1),
+                                                std::string_view(whole).substr(4, 22)};
+  for (size_t chunk = 1; chunk <= whole.size() + 1; ++chunk) {
+    std::string joined;
+    for (size_t from = 0; from < whole.size(); from += chunk) {
+      std::string out = "id";
+      AppendSlice(pieces, from, std::min(chunk, whole.size() - from), out);
+      EXPECT_EQ(out, "id" + whole.substr(from, chunk)) << "chunk " << chunk << " at " << from;
+      joined += out.substr(2);
+    }
+    EXPECT_EQ(joined, whole) << "chunk " << chunk;
+  }
+  std::string out;
+  EXPECT_THROW(AppendSlice(pieces, 20, 7, out), std::out_of_range);
+}
+
 TEST(StateTopic, ManifestRoundTripsAndDamageIsRefused) {
   const SnapshotManifest m{0xfeedbeefcafeULL, 123456, 3, 2 * kSnapshotChunkBytes + 10, 42};
   const std::string text = FormatManifest(m);
