@@ -85,7 +85,8 @@ void Stream(std::string& out, const sink::RunSummary::Stream& st) {
          "Bytes of partition state snapshots written to the state topic.");
   out += fmt::format("vigil_kafka_state_snapshot_bytes_total {}\n", st.snapshot_bytes);
   Metric(out, "vigil_kafka_state_snapshot_pause_seconds_total", "counter",
-         "Time decisions waited while workers copied partition state into snapshots.");
+         "Time decisions waited while workers copied partition state into snapshots (per turn, "
+         "the slowest worker).");
   out += fmt::format("vigil_kafka_state_snapshot_pause_seconds_total {}\n",
                      Value(st.snapshot_pause_seconds));
   Metric(out, "vigil_kafka_state_snapshot_send_seconds_total", "counter",

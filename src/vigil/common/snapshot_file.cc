@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -131,6 +132,8 @@ void SnapshotWriter::Drain() {
 }
 
 void SnapshotWriter::Finish() {
+  assert(!finished_ && "SnapshotWriter::Finish called twice");
+  finished_ = true;
   const uint64_t sum = XXH3_64bits_digest(hash_);
   if (sink_) {
     sink_->append(reinterpret_cast<const char*>(&sum), sizeof sum);

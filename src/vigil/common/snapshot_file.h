@@ -16,10 +16,13 @@ namespace vigil {
 // SnapshotWriter writes one binary state file of a checkpoint: a 16-byte header (magic, kind,
 // format version), the caller's plain-data values and byte blocks in host byte order, and a
 // trailing xxHash3 checksum of everything before it, so a torn or corrupted file is refused
-// on restore rather than half-read. Buffered; Finish() flushes and fsyncs. Checkpoints are
-// read back on the same architecture (little-endian x86-64 / aarch64); the header's version
-// says when the layout changes. One thread writes a file. Errors throw std::runtime_error
-// naming the path: the engine catches them on its threads and fails the checkpoint.
+// on restore rather than half-read. Into a file: buffered, and Finish() flushes and fsyncs.
+// Into memory: a string (a sink), or gathered as pieces that refer to the large blocks
+// written with View rather than copying them, valid while the writer and those blocks live.
+// Nothing is written after Finish(), which is called once. Checkpoints are read back on the
+// same architecture (little-endian x86-64 / aarch64); the header's version says when the
+// layout changes. One thread writes a file. Errors throw std::runtime_error naming the path:
+// the engine catches them on its threads and fails the checkpoint.
 class SnapshotWriter {
  public:
   SnapshotWriter(const std::string& path, std::string_view kind, uint32_t version);
@@ -56,7 +59,8 @@ class SnapshotWriter {
   void Reserve(size_t n) {
     if (sink_) sink_->reserve(sink_->size() + n + sizeof(uint64_t));
   }
-  // Writes the checksum, flushes and fsyncs. The file is incomplete until this returns.
+  // Writes the checksum, flushes and fsyncs (a file), or appends it (memory). The snapshot is
+  // incomplete until this returns. Once only.
   void Finish();
   uint64_t Written() const { return written_; }
 
@@ -78,6 +82,7 @@ class SnapshotWriter {
   std::vector<std::byte> buf_;
   size_t used_ = 0;
   uint64_t written_ = 0;
+  bool finished_ = false;
   XXH3_state_t* hash_;
 };
 

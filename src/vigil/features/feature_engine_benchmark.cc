@@ -378,7 +378,8 @@ std::optional<vigil::Hash128> OfPartition1(const vigil::Hash128& k) {
 // that already held one.
 void BM_PartitionSnapshot(benchmark::State& state) {
   const Fixture& f = Data();
-  static std::unique_ptr<vigil::features::FeatureEngine> engine;
+  static std::map<int64_t, std::unique_ptr<vigil::features::FeatureEngine>> engines;
+  auto& engine = engines[state.range(0)];
   if (!engine) engine = EngineWithCards(f, state.range(0), 4);
   std::string bytes;
   if (state.range(1) == 0) {

@@ -595,23 +595,16 @@ void KafkaOutputs::Send(Stream stream, std::string_view key, std::string_view li
 void KafkaOutputs::SendSnapshot(const source::PartitionPosition& at,
                                 std::span<const std::string_view> pieces) {
   if (!state_topic_) return;
-  size_t bytes = 0;
-  for (const std::string_view p : pieces) bytes += p.size();
   const std::string& topic = source_.Topics()[at.topic];
   const int32_t to = at.partition % source_.StatePartitions();
   SnapshotManifest m;
   m.id = Mix(++snapshot_counter_ ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
   m.offset = at.next_offset;
-  m.chunks = static_cast<uint32_t>((bytes + kSnapshotChunkBytes - 1) / kSnapshotChunkBytes);
-  m.bytes = bytes;
+  for (const std::string_view p : pieces) m.bytes += p.size();
   m.state_hash = config_.state_hash;
-  std::string chunk;
-  for (uint32_t c = 0; c < m.chunks; ++c) {
-    const size_t from = size_t{c} * kSnapshotChunkBytes;
-    chunk.assign(reinterpret_cast<const char*>(&m.id), sizeof m.id);
-    AppendSlice(pieces, from, std::min(kSnapshotChunkBytes, bytes - from), chunk);
-    Enqueue(state_topic_, to, ChunkKey(topic, at.partition, c), chunk);
-  }
+  m.chunks = CutChunks(m.id, pieces, [&](uint32_t c, std::string_view value) {
+    Enqueue(state_topic_, to, ChunkKey(topic, at.partition, c), value);
+  });
   Enqueue(state_topic_, to, ManifestKey(topic, at.partition), FormatManifest(m));
 }
 

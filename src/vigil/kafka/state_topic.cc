@@ -93,6 +93,11 @@ bool ParseU64(std::string_view s, uint64_t& v) {
 
 }  // namespace
 
+namespace {
+
+// Appends bytes [from, from + n) of the concatenation of `pieces` to `out`. A range past
+// their end is a caller's bug; thrown, not asserted, so a run fails instead of sending a
+// short snapshot.
 void AppendSlice(std::span<const std::string_view> pieces, size_t from, size_t n,
                  std::string& out) {
   for (const std::string_view p : pieces) {
@@ -107,6 +112,24 @@ void AppendSlice(std::span<const std::string_view> pieces, size_t from, size_t n
     from = 0;
   }
   if (n > 0) throw std::out_of_range("AppendSlice: past the end of the pieces");
+}
+
+}  // namespace
+
+uint32_t CutChunks(uint64_t id, std::span<const std::string_view> pieces,
+                   const std::function<void(uint32_t, std::string_view)>& send) {
+  size_t bytes = 0;
+  for (const std::string_view p : pieces) bytes += p.size();
+  const auto chunks =
+      static_cast<uint32_t>((bytes + kSnapshotChunkBytes - 1) / kSnapshotChunkBytes);
+  std::string chunk;
+  for (uint32_t c = 0; c < chunks; ++c) {
+    const size_t from = size_t{c} * kSnapshotChunkBytes;
+    chunk.assign(reinterpret_cast<const char*>(&id), sizeof id);
+    AppendSlice(pieces, from, std::min(kSnapshotChunkBytes, bytes - from), chunk);
+    send(c, chunk);
+  }
+  return chunks;
 }
 
 std::string ManifestKey(std::string_view topic, int32_t partition) {

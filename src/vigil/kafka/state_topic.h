@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -35,9 +36,11 @@ std::string ManifestKey(std::string_view topic, int32_t partition);
 std::string ChunkKey(std::string_view topic, int32_t partition, uint32_t chunk);
 std::string FormatManifest(const SnapshotManifest& m);
 std::optional<SnapshotManifest> ParseManifest(std::string_view value);
-// Appends bytes [from, from + n) of the concatenation of `pieces` to `out`: a chunk of a
-// snapshot gathered in pieces. The range must lie within them.
-void AppendSlice(std::span<const std::string_view> pieces, size_t from, size_t n, std::string& out);
+// Cuts a snapshot, the concatenation of `pieces`, into the state topic's chunks: calls
+// send(i, value) for chunk i in order, the value the snapshot's id (8 bytes, host order) then
+// the chunk's bytes (kSnapshotChunkBytes, the last one the rest). Returns the chunk count.
+uint32_t CutChunks(uint64_t id, std::span<const std::string_view> pieces,
+                   const std::function<void(uint32_t, std::string_view)>& send);
 
 // Creates the state topic when it does not exist (compacted; as many partitions as the
 // widest input topic, at least 1; the brokers' default replication) and returns its

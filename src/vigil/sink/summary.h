@@ -93,8 +93,8 @@ struct RunSummary {
     uint64_t snapshots = 0;       // partition state snapshots written
     uint64_t snapshot_bytes = 0;  // ... and their size
     // Time decisions waited while the workers copied partition state into snapshots (per
-    // snapshot, the slowest worker), and the writer's time assembling and handing them to the
-    // producer (the transaction's other outputs wait behind it).
+    // snapshot turn, the slowest worker), and the writer's time assembling and handing them
+    // to the producer (the transaction's other outputs wait behind it).
     double snapshot_pause_seconds = 0;
     double snapshot_send_seconds = 0;
     uint64_t restored = 0;  // partitions restored from a snapshot (not from their start)

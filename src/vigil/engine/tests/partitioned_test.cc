@@ -273,6 +273,9 @@ TEST(PartitionedEngine, PartitionsTakeTurnsToBeSnapshotted) {
   EXPECT_LE(std::max(of_slot[0], of_slot[1]) - std::min(of_slot[0], of_slot[1]), 1u);
   // The summary says how long the turns held decisions up and took to send.
   EXPECT_EQ(r.summary.stream.snapshots, r.out.snapshots.size());
+  uint64_t bytes = 0;
+  for (const auto& [at, snapshot] : r.out.snapshots) bytes += snapshot.size();
+  EXPECT_EQ(r.summary.stream.snapshot_bytes, bytes);
   EXPECT_GT(r.summary.stream.snapshot_pause_seconds, 0.0);
   EXPECT_GT(r.summary.stream.snapshot_send_seconds, 0.0);
 }

@@ -176,24 +176,37 @@ TEST(KafkaSource, RefusesCooperativeRebalancingSayingWhy) {
   }
 }
 
-// A snapshot sent in pieces is cut into the chunks its concatenation would give.
-TEST(StateTopic, ChunksAreSlicedAcrossPieces) {
-  const std::string whole = "abcdefghijklmnopqrstuvwxyz";
-  const std::vector<std::string_view> pieces = {std::string_view(whole).substr(0, 3), "",
-                                                std::string_view(whole).substr(3, 1),
-                                                std::string_view(whole).substr(4, 22)};
-  for (size_t chunk = 1; chunk <= whole.size() + 1; ++chunk) {
+// A snapshot sent in pieces is cut into the chunks its concatenation would give: whole
+// chunks, then the rest, each after the snapshot's id, whatever the pieces' boundaries.
+TEST(StateTopic, ChunksAreCutAcrossPieces) {
+  const uint64_t id = 0x0123456789abcdefULL;
+  const std::string id_bytes(reinterpret_cast<const char*>(&id), sizeof id);
+  for (const size_t size : {size_t{1}, kSnapshotChunkBytes - 1, kSnapshotChunkBytes,
+                            2 * kSnapshotChunkBytes, 2 * kSnapshotChunkBytes + 1}) {
+    std::string whole(size, '\0');
+    for (size_t i = 0; i < size; ++i) whole[i] = static_cast<char>('a' + i * 7 % 26);
+    const std::string_view w(whole);
+    // Boundaries off the chunks' (a 3-byte piece, an empty one, one across a chunk's end).
+    const size_t a = std::min<size_t>(3, size), b = std::min(size, kSnapshotChunkBytes + 5);
+    const std::vector<std::string_view> pieces = {w.substr(0, a), "", w.substr(a, b - a),
+                                                  w.substr(b)};
+    std::vector<std::string> chunks;
+    const uint32_t n = CutChunks(id, pieces, [&](uint32_t c, std::string_view value) {
+      EXPECT_EQ(c, chunks.size());
+      chunks.emplace_back(value);
+    });
+    ASSERT_EQ(n, (size + kSnapshotChunkBytes - 1) / kSnapshotChunkBytes) << size;
+    ASSERT_EQ(chunks.size(), n);
     std::string joined;
-    for (size_t from = 0; from < whole.size(); from += chunk) {
-      std::string out = "id";
-      AppendSlice(pieces, from, std::min(chunk, whole.size() - from), out);
-      EXPECT_EQ(out, "id" + whole.substr(from, chunk)) << "chunk " << chunk << " at " << from;
-      joined += out.substr(2);
+    for (uint32_t c = 0; c < n; ++c) {
+      ASSERT_EQ(chunks[c].substr(0, 8), id_bytes);
+      const size_t want = c + 1 < n ? kSnapshotChunkBytes : size - c * kSnapshotChunkBytes;
+      EXPECT_EQ(chunks[c].size(), 8 + want) << "chunk " << c << " of " << size << " bytes";
+      joined += chunks[c].substr(8);
     }
-    EXPECT_EQ(joined, whole) << "chunk " << chunk;
+    EXPECT_EQ(joined, whole) << size;
   }
-  std::string out;
-  EXPECT_THROW(AppendSlice(pieces, 20, 7, out), std::out_of_range);
+  EXPECT_EQ(CutChunks(id, {}, [](uint32_t, std::string_view) { FAIL(); }), 0u);
 }
 
 TEST(StateTopic, ManifestRoundTripsAndDamageIsRefused) {
