@@ -1,6 +1,7 @@
 #include "vigil/features/feature_engine.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -395,7 +396,7 @@ class EntityTable {
       if (LoadI64(blob + Layout::kLastSeen) < now_us - ttl_us_) {
         Destroy(blob);
         index_.erase(it);
-        free_.push_back(static_cast<uint32_t>(hand_));
+        FreeSlot(static_cast<uint32_t>(hand_));
       }
     }
   }
@@ -404,7 +405,7 @@ class EntityTable {
   // Every entity under its own key (a checkpoint): one pass. A chosen few: SaveSplit.
   void SaveAll(SnapshotWriter& out) const {
     out.Put<uint64_t>(index_.size());
-    for (const auto& [key, slot] : index_) SaveEntity(out, key, Blob(slot));
+    ForEachLive([&](uint32_t slot) { SaveEntity(out, KeyOf(slot), Blob(slot)); });
   }
 
   void SaveEntity(SnapshotWriter& out, const Hash128& key, const std::byte* blob) const {
@@ -420,12 +421,12 @@ class EntityTable {
   // A split save's first pass: how many entities go to each of `writers` writers.
   std::vector<uint64_t> CountSplit(size_t writers, const FeatureEngine::KeySplit& split) const {
     std::vector<uint64_t> n(writers, 0);
-    for (const auto& [key, slot] : index_) {
-      if (const auto to = split(key)) {
+    ForEachLive([&](uint32_t slot) {
+      if (const auto to = split(KeyOf(slot))) {
         if (to->first >= writers) throw std::out_of_range("SaveSplit: no such writer");
         ++n[to->first];
       }
-    }
+    });
     return n;
   }
 
@@ -435,16 +436,18 @@ class EntityTable {
   uint64_t SplitBytes(uint64_t n) const {
     const uint64_t fixed = sizeof(Hash128) + layout_.bytes + 8 * layout_.distincts.size();
     const uint64_t all = std::max<uint64_t>(1, index_.size());
-    return sizeof(uint64_t) + n * fixed + std::min<uint64_t>(heap_, 2 * heap_ * n / all);
+    const double share =
+        2.0 * static_cast<double>(heap_) * static_cast<double>(n) / static_cast<double>(all);
+    return sizeof(uint64_t) + n * fixed + std::min(heap_, static_cast<uint64_t>(share));
   }
 
   // The second pass, given the first's counts.
   void SaveSplit(std::span<SnapshotWriter* const> outs, const FeatureEngine::KeySplit& split,
                  const std::vector<uint64_t>& n) const {
     for (size_t i = 0; i < outs.size(); ++i) outs[i]->Put<uint64_t>(n[i]);
-    for (const auto& [key, slot] : index_) {
-      if (const auto to = split(key)) SaveEntity(*outs[to->first], to->second, Blob(slot));
-    }
+    ForEachLive([&](uint32_t slot) {
+      if (const auto to = split(KeyOf(slot))) SaveEntity(*outs[to->first], to->second, Blob(slot));
+    });
   }
 
   void Load(SnapshotReader& in, const FeatureEngine::KeyMap& map) {
@@ -481,7 +484,7 @@ class EntityTable {
         continue;
       }
       Destroy(Blob(it->second));
-      free_.push_back(it->second);
+      FreeSlot(it->second);
       index_.erase(it++);
     }
   }
@@ -492,7 +495,7 @@ class EntityTable {
   uint64_t Bytes() const {
     using Slot = decltype(index_)::value_type;
     return slab_.ResidentBytes() + keys_.ResidentBytes() + index_.capacity() * (sizeof(Slot) + 1) +
-           heap_;
+           live_.capacity() * sizeof(uint64_t) + heap_;
   }
 
  private:
@@ -507,7 +510,24 @@ class EntityTable {
       slab_.Add();
     }
     std::memcpy(keys_.At(slot), &key, sizeof key);
+    if (live_.size() <= slot / 64) live_.resize(slot / 64 + 1, 0);
+    live_[slot / 64] |= uint64_t{1} << (slot % 64);
     return slot;
+  }
+  void FreeSlot(uint32_t slot) {
+    free_.push_back(slot);
+    live_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+  }
+  // Calls f(slot) for each slot holding an entity, in slot order: the order of the blobs in
+  // memory, so a pass over many entities reads the slab front to back (the index's order is
+  // random in it).
+  template <typename F>
+  void ForEachLive(F&& f) const {
+    for (size_t w = 0; w < live_.size(); ++w) {
+      for (uint64_t bits = live_[w]; bits != 0; bits &= bits - 1) {
+        f(static_cast<uint32_t>(w * 64 + static_cast<size_t>(std::countr_zero(bits))));
+      }
+    }
   }
 
   std::byte* Blob(uint32_t slot) { return slab_.At(slot); }
@@ -549,9 +569,10 @@ class EntityTable {
   Layout layout_;
   int64_t ttl_us_;
   absl::flat_hash_map<Hash128, uint32_t> index_;
-  fi::Region keys_;  // Hash128 by slot, to find a slot's index entry when evicting
+  fi::Region keys_;  // Hash128 by slot: a slot's index entry when evicting, its key when saving
   fi::Region slab_;  // the blobs, by slot
   std::vector<uint32_t> free_;
+  std::vector<uint64_t> live_;  // a bit per slot: it holds an entity (else free)
   size_t hand_ = 0;
   uint64_t heap_ = 0;  // bytes of distinct-count overflow sketches
 };

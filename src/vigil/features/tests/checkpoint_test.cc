@@ -270,6 +270,60 @@ TEST(FeatureCheckpoint, ASplitSaveWritesWhatOneSavePerPartitionWrites) {
   ExpectSameBits(s.Run({&restored}, 1000, 3000), want);
 }
 
+// Saves walk the entities' slots, and freed slots are reused: after entities were dropped and
+// came back, and were evicted and half of them came back (the other slots left free), a save
+// holds exactly the live entities, each once.
+TEST(FeatureCheckpoint, ASaveAfterEntitiesLeftAndCameBackHoldsTheLiveOnes) {
+  const Stream s;
+  FeatureEngine original(s.pipeline, s.spec);
+  s.Run({&original}, 0, 1000);
+  const uint64_t all = original.EntityCount();
+  original.Drop([](const Hash128& k) { return k.lo % 3 == 0; });
+  const uint64_t kept = original.EntityCount();
+  ASSERT_LT(kept, all);
+  s.Run({&original}, 1000, 1500);  // the dropped ones come back, into freed slots
+  ASSERT_EQ(original.EntityCount(), all);
+  // Every card idle for longer than its 30-day ttl: evicted; merchants have no ttl.
+  original.EvictIdle(s.events[1499].time_us + int64_t{31} * 86400 * 1000000, 1 << 20);
+  const uint64_t merchants = original.EntityCount();
+  ASSERT_LT(merchants, all);
+  s.Run({&original}, 1500, 1510);  // 10 of the 20 cards again, into evicted ones' slots
+
+  const auto round_trip = [&](FeatureEngine& into) {
+    std::string bytes;
+    SnapshotWriter out(&bytes, "shard", 1);
+    original.Save(out);
+    out.Finish();
+    SnapshotReader in(bytes, "shard", "shard", 1);
+    into.Load(in, [](const Hash128& k) { return std::optional(k); });
+    EXPECT_TRUE(in.AtEnd());
+  };
+  FeatureEngine whole(s.pipeline, s.spec);
+  round_trip(whole);
+  EXPECT_EQ(whole.EntityCount(), original.EntityCount());
+  // Split in two by key parity: the parts together are every live entity once.
+  std::string even, odd;
+  {
+    SnapshotWriter a(&even, "part", 1), b(&odd, "part", 1);
+    const std::vector<SnapshotWriter*> outs = {&a, &b};
+    original.SaveSplit(outs, [](const Hash128& k) -> std::optional<std::pair<size_t, Hash128>> {
+      return std::pair(static_cast<size_t>(k.lo % 2), k);
+    });
+    a.Finish();
+    b.Finish();
+  }
+  FeatureEngine parts(s.pipeline, s.spec);
+  for (const std::string* p : {&even, &odd}) {
+    SnapshotReader in(*p, "part", "part", 1);
+    parts.Load(in, [](const Hash128& k) { return std::optional(k); });
+    EXPECT_TRUE(in.AtEnd());
+  }
+  EXPECT_EQ(parts.EntityCount(), original.EntityCount());
+  const std::vector<double> want = s.Run({&original}, 1510, 3000);
+  ExpectSameBits(s.Run({&whole}, 1510, 3000), want);
+  ExpectSameBits(s.Run({&parts}, 1510, 3000), want);
+}
+
 TEST(FeatureCheckpoint, StateOfAnotherSpecIsRefused) {
   const Stream s;
   FeatureEngine original(s.pipeline, s.spec);
