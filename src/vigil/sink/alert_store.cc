@@ -74,9 +74,17 @@ std::unique_ptr<AlertStore> AlertStore::Open(const std::string& path, bool read_
   std::unique_ptr<AlertStore> s(new AlertStore(path, db));
   sqlite3_busy_timeout(db, 5000);
   if (!read_only) {
-    s->Exec("PRAGMA journal_mode=WAL");
-    s->Exec("PRAGMA synchronous=NORMAL");
-    s->Exec(kSchema);
+    s->turns_ = WriteTurns::For(path);
+    s->turns_->EnterAfterOthers();
+    try {
+      s->Exec("PRAGMA journal_mode=WAL");
+      s->Exec("PRAGMA synchronous=NORMAL");
+      s->Exec(kSchema);
+    } catch (...) {
+      s->turns_->Leave();
+      throw;
+    }
+    s->turns_->Leave();
     if (sqlite3_prepare_v2(db,
                            "INSERT OR IGNORE INTO alerts (event_id, event_time_us, event_time, "
                            "entity, outcome, score, rules, narrative, rules_version, decision) "
@@ -94,7 +102,10 @@ std::unique_ptr<AlertStore> AlertStore::Open(const std::string& path, bool read_
 AlertStore::AlertStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
 
 AlertStore::~AlertStore() {
-  if (in_transaction_) sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  if (in_transaction_) {
+    sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+    turns_->Leave();
+  }
   sqlite3_finalize(insert_);
   sqlite3_finalize(insert_rule_);
   sqlite3_close(db_);
@@ -116,7 +127,13 @@ void AlertStore::Add(std::string_view line) {
     throw std::runtime_error(fmt::format("{}: alert store: not a decision line", path_));
   }
   if (!in_transaction_) {
-    Exec("BEGIN");
+    turns_->EnterAfterOthers();  // until Commit: a case written meanwhile waits for that
+    try {
+      Exec("BEGIN");
+    } catch (...) {
+      turns_->Leave();
+      throw;
+    }
     in_transaction_ = true;
   }
   std::string rules;
@@ -176,6 +193,7 @@ void AlertStore::Commit() {
   if (!in_transaction_) return;
   Exec("COMMIT");
   in_transaction_ = false;
+  turns_->Leave();
   if (listener_ && !pending_.empty()) {
     listener_->OnCommit(pending_);
     pending_.clear();

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "vigil/sink/write_turns.h"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -72,6 +74,7 @@ class AlertStore {
 
   std::string path_;
   sqlite3* db_;
+  std::shared_ptr<WriteTurns> turns_;  // held from a transaction's first Add to its Commit
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* insert_rule_ = nullptr;
   bool in_transaction_ = false;

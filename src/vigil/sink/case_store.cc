@@ -151,10 +151,21 @@ Error<CaseErrc> Busy() {
 
 // One IMMEDIATE transaction: takes the write lock up front (so a read-then-write never has to
 // upgrade and fail), rolled back unless committed.
+// Taken in turn with the engine's alert store in this process (WriteTurns): busy when the
+// turn does not come within the busy timeout.
 struct CaseStore::Tx {
-  explicit Tx(CaseStore& s) : store(s) { Exec(s.db_, s.path_, "BEGIN IMMEDIATE"); }
+  explicit Tx(CaseStore& s) : store(s) {
+    if (!s.turns_->Enter(std::chrono::milliseconds(s.busy_timeout_ms_))) throw BusyError{};
+    try {
+      Exec(s.db_, s.path_, "BEGIN IMMEDIATE");
+    } catch (...) {
+      s.turns_->Leave();
+      throw;
+    }
+  }
   ~Tx() {
     if (!done) sqlite3_exec(store.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    store.turns_->Leave();
   }
   void Commit() {
     Exec(store.db_, store.path_, "COMMIT");
@@ -174,9 +185,18 @@ std::unique_ptr<CaseStore> CaseStore::Open(const std::string& path, int busy_tim
   }
   std::unique_ptr<CaseStore> s(new CaseStore(path, db));
   sqlite3_busy_timeout(db, busy_timeout_ms);
+  s->turns_ = WriteTurns::For(path);
+  s->busy_timeout_ms_ = busy_timeout_ms;
   try {
-    Exec(db, path, "PRAGMA journal_mode=WAL");
-    Exec(db, path, kSchema);
+    if (!s->turns_->Enter(std::chrono::milliseconds(busy_timeout_ms))) throw BusyError{};
+    try {
+      Exec(db, path, "PRAGMA journal_mode=WAL");
+      Exec(db, path, kSchema);
+    } catch (...) {
+      s->turns_->Leave();
+      throw;
+    }
+    s->turns_->Leave();
   } catch (const BusyError&) {
     throw std::runtime_error(fmt::format(
         "{}: case store: the database stayed locked; cannot create the case tables", path));

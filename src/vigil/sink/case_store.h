@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "vigil/common/result.h"
+#include "vigil/sink/write_turns.h"
 
 struct sqlite3;
 
@@ -31,7 +32,9 @@ using CaseResult = Result<T, CaseErrc>;
 // after as JSON). Its tables are created idempotently beside the alert store's.
 // It uses its own connection with a short busy timeout, and each change is one short
 // IMMEDIATE transaction, so the engine's writer thread (which also writes alerts in WAL mode)
-// waits at most that long for it. Results are JSON texts, ready to serve.
+// waits at most that long for it. In one process the two take turns (WriteTurns): a change
+// waits for the alert store's open transaction to commit (at most about a second), not for
+// a free moment SQLite's busy handler may never see. Results are JSON texts, ready to serve.
 // Not thread-safe: one thread at a time per instance (the API serializes its calls).
 class CaseStore {
  public:
@@ -91,6 +94,8 @@ class CaseStore {
 
   std::string path_;
   sqlite3* db_;
+  std::shared_ptr<WriteTurns> turns_;  // this process's writers of the file take turns
+  int busy_timeout_ms_ = 0;
 };
 
 }  // namespace vigil::sink

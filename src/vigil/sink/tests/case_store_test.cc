@@ -1,7 +1,10 @@
 #include "vigil/sink/case_store.h"
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -133,6 +136,40 @@ TEST(CaseStore, OpeningTwiceKeepsTheCases) {
   auto again = CaseStore::Open(path)->Get(1);
   ASSERT_TRUE(again);
   EXPECT_THAT(again.value(), HasSubstr(R"("title":"kept")"));
+}
+
+// The engine's writer keeps the alert store's write transaction open almost all the time (it
+// commits about once a second and at once begins the next). A case opened meanwhile in the
+// same process waits for a commit and goes then, instead of failing as busy: SQLite's busy
+// handler alone, sleeping and retrying, hardly ever found the lock free.
+TEST(CaseStore, ACaseIsWrittenWhileTheEngineKeepsWritingAlerts) {
+  const std::string path = StoreWithAlerts("busy.db");
+  std::atomic<bool> stop{false};
+  std::atomic<int> commits{0};
+  std::thread engine([&] {
+    auto alerts = AlertStore::Open(path);
+    auto began = std::chrono::steady_clock::now();
+    for (int i = 100; !stop.load(); ++i) {
+      alerts->Add("{\"event_id\":\"x" + std::to_string(i) +
+                  "\",\"key\":\"card2\",\"event_time\":\"2026-01-01T10:00:00.000000Z\","
+                  "\"outcome\":\"block\",\"score\":90,\"reasons\":[],\"narrative\":\"n\"}\n");
+      if (std::chrono::steady_clock::now() - began > std::chrono::milliseconds(300)) {
+        alerts->Commit();
+        commits.fetch_add(1);
+        began = std::chrono::steady_clock::now();
+      }
+    }
+    alerts->Commit();
+  });
+  while (commits.load() < 1) std::this_thread::yield();
+  auto cases = CaseStore::Open(path, 2000);
+  for (int n = 0; n < 3; ++n) {
+    auto created = cases->Create({"e1"}, "while busy", "ann");
+    EXPECT_TRUE(created) << "case " << n << ": " << created.error().message;
+  }
+  stop.store(true);
+  engine.join();
+  EXPECT_GE(commits.load(), 2);
 }
 
 }  // namespace
