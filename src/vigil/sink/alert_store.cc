@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@ namespace vigil::sink {
 
 namespace {
 
+constexpr int kBusyTimeoutMs = 5000;  // for this process's turn, and SQLite's lock
 constexpr const char* kSchema = R"(
 CREATE TABLE IF NOT EXISTS alerts (
   event_id      TEXT PRIMARY KEY,
@@ -72,10 +74,10 @@ std::unique_ptr<AlertStore> AlertStore::Open(const std::string& path, bool read_
     throw std::runtime_error(fmt::format("{}: cannot open the alert store: {}", path, why));
   }
   std::unique_ptr<AlertStore> s(new AlertStore(path, db));
-  sqlite3_busy_timeout(db, 5000);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
   if (!read_only) {
     s->turns_ = WriteTurns::For(path);
-    s->turns_->EnterAfterOthers();
+    s->TakeTurn();
     try {
       s->Exec("PRAGMA journal_mode=WAL");
       s->Exec("PRAGMA synchronous=NORMAL");
@@ -116,6 +118,15 @@ void AlertStore::Fail(std::string_view what) {
       fmt::format("{}: alert store: {}: {}", path_, what, sqlite3_errmsg(db_)));
 }
 
+void AlertStore::TakeTurn() {
+  if (!turns_) throw std::runtime_error(fmt::format("{}: alert store: opened read-only", path_));
+  if (!turns_->EnterAfterOthers(std::chrono::milliseconds(kBusyTimeoutMs))) {
+    throw std::runtime_error(
+        fmt::format("{}: alert store: another writer in this process held the database for {} ms",
+                    path_, kBusyTimeoutMs));
+  }
+}
+
 void AlertStore::Exec(const char* sql) {
   if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) Fail(sql);
 }
@@ -127,7 +138,7 @@ void AlertStore::Add(std::string_view line) {
     throw std::runtime_error(fmt::format("{}: alert store: not a decision line", path_));
   }
   if (!in_transaction_) {
-    turns_->EnterAfterOthers();  // until Commit: a case written meanwhile waits for that
+    TakeTurn();  // until Commit: a case written meanwhile waits for that
     try {
       Exec("BEGIN");
     } catch (...) {
@@ -191,7 +202,14 @@ void AlertStore::Add(std::string_view line) {
 
 void AlertStore::Commit() {
   if (!in_transaction_) return;
-  Exec("COMMIT");
+  try {
+    Exec("COMMIT");
+  } catch (...) {  // the run fails; the turn must not stay held by a dead transaction
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    in_transaction_ = false;
+    turns_->Leave();
+    throw;
+  }
   in_transaction_ = false;
   turns_->Leave();
   if (listener_ && !pending_.empty()) {

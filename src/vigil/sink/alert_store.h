@@ -69,6 +69,7 @@ class AlertStore {
 
  private:
   AlertStore(std::string path, sqlite3* db);
+  void TakeTurn();  // throws when the turn does not come (or the store is read-only)
   void Exec(const char* sql);
   [[noreturn]] void Fail(std::string_view what);
 

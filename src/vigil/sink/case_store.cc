@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <stdexcept>
@@ -155,13 +156,21 @@ Error<CaseErrc> Busy() {
 // turn does not come within the busy timeout.
 struct CaseStore::Tx {
   explicit Tx(CaseStore& s) : store(s) {
-    if (!s.turns_->Enter(std::chrono::milliseconds(s.busy_timeout_ms_))) throw BusyError{};
+    using std::chrono::milliseconds;
+    const auto start = std::chrono::steady_clock::now();
+    if (!s.turns_->Enter(milliseconds(s.busy_timeout_ms_))) throw BusyError{};
+    // One busy timeout in all: what the turn took is not waited again for the lock.
+    const auto waited =
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
+    sqlite3_busy_timeout(s.db_, std::max(1, s.busy_timeout_ms_ - static_cast<int>(waited.count())));
     try {
       Exec(s.db_, s.path_, "BEGIN IMMEDIATE");
     } catch (...) {
+      sqlite3_busy_timeout(s.db_, s.busy_timeout_ms_);
       s.turns_->Leave();
       throw;
     }
+    sqlite3_busy_timeout(s.db_, s.busy_timeout_ms_);
   }
   ~Tx() {
     if (!done) sqlite3_exec(store.db_, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -35,10 +35,11 @@ bool WriteTurns::Enter(std::chrono::milliseconds timeout) {
   return mine;
 }
 
-void WriteTurns::EnterAfterOthers() {
+bool WriteTurns::EnterAfterOthers(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  changed_.wait(lock, [&] { return !held_ && waiting_ == 0; });
+  if (!changed_.wait_for(lock, timeout, [&] { return !held_ && waiting_ == 0; })) return false;
   held_ = true;
+  return true;
 }
 
 int WriteTurns::Waiting() {

@@ -23,8 +23,9 @@ class WriteTurns {
 
   // A short writer's turn: false if the current one did not end within `timeout`.
   bool Enter(std::chrono::milliseconds timeout);
-  // A long writer's turn (the alert store's transaction): after every short writer waiting.
-  void EnterAfterOthers();
+  // A long writer's turn (the alert store's transaction): after every short writer waiting;
+  // false if it did not come within `timeout` (the turn is held on this very thread, say).
+  bool EnterAfterOthers(std::chrono::milliseconds timeout);
   // Ends the turn Enter or EnterAfterOthers gave.
   void Leave();
   // Short writers waiting now (for tests).

@@ -139,9 +139,9 @@ TEST(CaseStore, OpeningTwiceKeepsTheCases) {
 }
 
 // The engine's writer keeps the alert store's write transaction open almost all the time (it
-// commits about once a second and at once begins the next). A case opened meanwhile in the
-// same process waits for a commit and goes then, instead of failing as busy: SQLite's busy
-// handler alone, sleeping and retrying, hardly ever found the lock free.
+// commits about once a second, here every 100 ms, and at once begins the next). A case opened
+// meanwhile in the same process waits for a commit and goes then, instead of failing as busy:
+// SQLite's busy handler alone, sleeping and retrying, hardly ever found the lock free.
 TEST(CaseStore, ACaseIsWrittenWhileTheEngineKeepsWritingAlerts) {
   const std::string path = StoreWithAlerts("busy.db");
   std::atomic<bool> stop{false};
@@ -153,7 +153,7 @@ TEST(CaseStore, ACaseIsWrittenWhileTheEngineKeepsWritingAlerts) {
       alerts->Add("{\"event_id\":\"x" + std::to_string(i) +
                   "\",\"key\":\"card2\",\"event_time\":\"2026-01-01T10:00:00.000000Z\","
                   "\"outcome\":\"block\",\"score\":90,\"reasons\":[],\"narrative\":\"n\"}\n");
-      if (std::chrono::steady_clock::now() - began > std::chrono::milliseconds(300)) {
+      if (std::chrono::steady_clock::now() - began > std::chrono::milliseconds(100)) {
         alerts->Commit();
         commits.fetch_add(1);
         began = std::chrono::steady_clock::now();
@@ -161,8 +161,8 @@ TEST(CaseStore, ACaseIsWrittenWhileTheEngineKeepsWritingAlerts) {
     }
     alerts->Commit();
   });
-  while (commits.load() < 1) std::this_thread::yield();
-  auto cases = CaseStore::Open(path, 2000);
+  while (commits.load() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto cases = CaseStore::Open(path, 10000);  // about the turn, not its latency
   for (int n = 0; n < 3; ++n) {
     auto created = cases->Create({"e1"}, "while busy", "ann");
     EXPECT_TRUE(created) << "case " << n << ": " << created.error().message;

@@ -22,7 +22,7 @@ TEST(WriteTurns, OneFileOneInstanceWhateverItsSpelling) {
 
 TEST(WriteTurns, AShortWriterWaitsForTheTurnOrTimesOut) {
   WriteTurns turns;
-  turns.EnterAfterOthers();
+  ASSERT_TRUE(turns.EnterAfterOthers(milliseconds(5000)));
   EXPECT_FALSE(turns.Enter(milliseconds(20)));  // held: not within the timeout
   std::thread leave([&] {
     std::this_thread::sleep_for(milliseconds(50));
@@ -38,7 +38,7 @@ TEST(WriteTurns, AShortWriterWaitsForTheTurnOrTimesOut) {
 TEST(WriteTurns, AShortWriterWaitingGoesBeforeALongOne) {
   for (int round = 0; round < 20; ++round) {
     WriteTurns turns;
-    turns.EnterAfterOthers();
+    ASSERT_TRUE(turns.EnterAfterOthers(milliseconds(5000)));
     std::string order;
     std::mutex order_mu;
     const auto went = [&](char who) {
@@ -52,7 +52,7 @@ TEST(WriteTurns, AShortWriterWaitingGoesBeforeALongOne) {
     });
     while (turns.Waiting() == 0) std::this_thread::yield();
     std::thread long_writer([&] {
-      turns.EnterAfterOthers();
+      ASSERT_TRUE(turns.EnterAfterOthers(milliseconds(5000)));
       went('l');
       turns.Leave();
     });
