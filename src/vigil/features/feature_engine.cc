@@ -390,13 +390,13 @@ class EntityTable {
     if (ttl_us_ <= 0 || keys_.size() == 0) return;
     for (size_t n = 0; n < budget && n < keys_.size(); ++n) {
       hand_ = (hand_ + 1) % keys_.size();
-      const auto it = index_.find(KeyOf(static_cast<uint32_t>(hand_)));
-      if (it == index_.end() || it->second != hand_) continue;  // a free slot
-      std::byte* blob = Blob(static_cast<uint32_t>(hand_));
+      const auto slot = static_cast<uint32_t>(hand_);
+      if (!Live(slot)) continue;
+      std::byte* blob = Blob(slot);
       if (LoadI64(blob + Layout::kLastSeen) < now_us - ttl_us_) {
         Destroy(blob);
-        index_.erase(it);
-        FreeSlot(static_cast<uint32_t>(hand_));
+        index_.erase(KeyOf(slot));
+        FreeSlot(slot);
       }
     }
   }
@@ -514,6 +514,7 @@ class EntityTable {
     live_[slot / 64] |= uint64_t{1} << (slot % 64);
     return slot;
   }
+  bool Live(uint32_t slot) const { return (live_[slot / 64] >> (slot % 64)) & 1; }
   void FreeSlot(uint32_t slot) {
     free_.push_back(slot);
     live_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
