@@ -78,15 +78,12 @@ std::unique_ptr<AlertStore> AlertStore::Open(const std::string& path, bool read_
   if (!read_only) {
     s->turns_ = WriteTurns::For(path);
     s->TakeTurn();
-    try {
+    {
+      const WriteTurns::LeaveAtEnd leave(*s->turns_);
       s->Exec("PRAGMA journal_mode=WAL");
       s->Exec("PRAGMA synchronous=NORMAL");
       s->Exec(kSchema);
-    } catch (...) {
-      s->turns_->Leave();
-      throw;
     }
-    s->turns_->Leave();
     if (sqlite3_prepare_v2(db,
                            "INSERT OR IGNORE INTO alerts (event_id, event_time_us, event_time, "
                            "entity, outcome, score, rules, narrative, rules_version, decision) "

@@ -198,14 +198,9 @@ std::unique_ptr<CaseStore> CaseStore::Open(const std::string& path, int busy_tim
   s->busy_timeout_ms_ = busy_timeout_ms;
   try {
     if (!s->turns_->Enter(std::chrono::milliseconds(busy_timeout_ms))) throw BusyError{};
-    try {
-      Exec(db, path, "PRAGMA journal_mode=WAL");
-      Exec(db, path, kSchema);
-    } catch (...) {
-      s->turns_->Leave();
-      throw;
-    }
-    s->turns_->Leave();
+    const WriteTurns::LeaveAtEnd leave(*s->turns_);
+    Exec(db, path, "PRAGMA journal_mode=WAL");
+    Exec(db, path, kSchema);
   } catch (const BusyError&) {
     throw std::runtime_error(fmt::format(
         "{}: case store: the database stayed locked; cannot create the case tables", path));

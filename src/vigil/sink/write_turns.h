@@ -31,6 +31,18 @@ class WriteTurns {
   // Short writers waiting now (for tests).
   int Waiting();
 
+  // Ends a turn already entered when the scope ends.
+  class LeaveAtEnd {
+   public:
+    explicit LeaveAtEnd(WriteTurns& t) : turns_(t) {}
+    ~LeaveAtEnd() { turns_.Leave(); }
+    LeaveAtEnd(const LeaveAtEnd&) = delete;
+    LeaveAtEnd& operator=(const LeaveAtEnd&) = delete;
+
+   private:
+    WriteTurns& turns_;
+  };
+
  private:
   std::mutex mu_;
   std::condition_variable changed_;
