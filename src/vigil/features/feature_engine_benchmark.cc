@@ -89,6 +89,7 @@ const Fixture& DataWithAnomaly() {
 // The per-event figures every feature-loop case reports.
 void ReportPerEvent(benchmark::State& state, uint64_t processed, size_t features) {
   state.SetItemsProcessed(static_cast<int64_t>(processed));
+  state.counters["events"] = static_cast<double>(processed);  // for scripts/bench-instructions
   state.counters["features"] = static_cast<double>(features);
   state.counters["ns_per_event"] =
       benchmark::Counter(static_cast<double>(processed) * 1e-9,
