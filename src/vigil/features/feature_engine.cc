@@ -117,6 +117,7 @@ struct Layout {
     int clock;
     fi::Divider slots;  // by layout.buckets
     size_t offset;
+    fi::RingAddReadNewestFn add_read;  // for the layout's aggregates, set once they are known
   };
   struct Distinct {
     fi::DistinctLayout layout;
@@ -241,7 +242,7 @@ Layout MakeLayout(const config::Pipeline& pipeline, const Spec& spec, int entity
           rl.buckets = buckets;
           rl.step_us = f.step_us;
           rl.own_cursor = false;
-          l.rings.push_back({rl, of, clock, fi::Divider(buckets), 0});
+          l.rings.push_back({rl, of, clock, fi::Divider(buckets), 0, nullptr});
         }
         auto& ring = l.rings[static_cast<size_t>(read.part)];
         if (ring.of < 0) ring.of = of;
@@ -315,7 +316,10 @@ Layout MakeLayout(const config::Pipeline& pipeline, const Spec& spec, int entity
   for (auto& g : l.gates) {
     if (g.where != nullptr || g.field >= 0) g.offset = l.Take(sizeof(int64_t));
   }
-  for (auto& r : l.rings) r.offset = l.Take(fi::RingBytes(r.layout));
+  for (auto& r : l.rings) {
+    r.offset = l.Take(fi::RingBytes(r.layout));
+    r.add_read = fi::RingAddReadNewestFor(r.layout);
+  }
   for (auto& d : l.distincts) d.offset = l.Take(fi::DistinctBytes(d.layout));
   for (auto& e : l.ews) e.offset = l.Take(sizeof(fi::EwStats));
   for (auto& x : l.lasts) x.offset = l.Take(sizeof(double));
@@ -671,8 +675,15 @@ struct FeatureEngine::Impl {
       // Only a count shares a ring with an always-present field; were the decoder to let
       // a value be missing, count the event rather than poison the sums.
       if (std::isnan(v)) v = 0.0;
-      fi::RingAddReadAt(r.layout, b + r.offset, k, slot, clock_before[static_cast<size_t>(r.clock)],
-                        clock_after[static_cast<size_t>(r.clock)], add, v, aggs[i]);
+      const int64_t before = clock_before[static_cast<size_t>(r.clock)];
+      if (add && (before == fi::kNoBucket || k >= before)) {  // the usual case, called directly
+        const uint16_t nb = r.layout.buckets;
+        r.add_read(nb, b + r.offset, slot,
+                   before == fi::kNoBucket ? nb : std::min<int64_t>(k - before, nb), v, aggs[i]);
+      } else {
+        fi::RingAddReadAt(r.layout, b + r.offset, k, slot, before,
+                          clock_after[static_cast<size_t>(r.clock)], add, v, aggs[i]);
+      }
     }
     for (size_t i = 0; i < l.distincts.size(); ++i) {
       const auto& d = l.distincts[i];

@@ -174,14 +174,13 @@ void AddReadNewest(uint32_t nb, std::byte* state, uint32_t slot, int64_t gap, do
   if constexpr (kMax) out.max = std::max(hi0, hi1);
 }
 
-using AddReadFn = void (*)(uint32_t, std::byte*, uint32_t, int64_t, double, WindowAgg&);
-
 // Indexed as kFolds.
 template <size_t... I>
-constexpr std::array<AddReadFn, sizeof...(I)> MakeAddReads(std::index_sequence<I...>) {
+constexpr std::array<RingAddReadNewestFn, sizeof...(I)> MakeAddReads(std::index_sequence<I...>) {
   return {AddReadNewest<(I & 1) != 0, (I & 2) != 0, (I & 4) != 0, (I & 8) != 0>...};
 }
-constexpr std::array<AddReadFn, 16> kAddReads = MakeAddReads(std::make_index_sequence<16>{});
+constexpr std::array<RingAddReadNewestFn, 16> kAddReads =
+    MakeAddReads(std::make_index_sequence<16>{});
 
 }  // namespace
 
@@ -283,8 +282,13 @@ void RingAddReadAt(const RingLayout& layout, std::byte* state, int64_t k, uint32
   // after == k: the read is at the newest bucket.
   const uint16_t nb = layout.buckets;
   const int64_t gap = newest == kNoBucket ? nb : std::min<int64_t>(k - newest, nb);
-  kAddReads[layout.sum | layout.sumsq << 1 | layout.KeepsMin() << 2 | layout.KeepsMax() << 3](
-      nb, state + (layout.own_cursor ? sizeof(int64_t) : 0), slot, gap, v, out);
+  RingAddReadNewestFor(layout)(nb, state + (layout.own_cursor ? sizeof(int64_t) : 0), slot, gap, v,
+                               out);
+}
+
+RingAddReadNewestFn RingAddReadNewestFor(const RingLayout& layout) {
+  return kAddReads[layout.sum | layout.sumsq << 1 | layout.KeepsMin() << 2 |
+                   layout.KeepsMax() << 3];
 }
 
 bool RingAdd(const RingLayout& layout, std::byte* state, int64_t t_us, double v) {

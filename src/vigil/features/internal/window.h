@@ -159,6 +159,14 @@ void RingReadAt(const RingLayout& layout, const std::byte* state, int64_t k, uin
 void RingAddReadAt(const RingLayout& layout, std::byte* state, int64_t k, uint32_t slot,
                    int64_t newest, int64_t after, bool add, double v, WindowAgg& out);
 
+// RingAddReadAt's usual case, an add at or past the newest bucket (newest == kNoBucket or
+// k >= newest), as the function compiled for one layout's aggregates, for a caller that
+// looks it up once per layout rather than per add. Arguments: the layout's buckets; the
+// ring's arrays (the state past the cursor word, when own_cursor); k's slot; the gap
+// k - newest clamped to buckets (buckets when the ring is empty); v; the aggregates out.
+using RingAddReadNewestFn = void (*)(uint32_t, std::byte*, uint32_t, int64_t, double, WindowAgg&);
+RingAddReadNewestFn RingAddReadNewestFor(const RingLayout& layout);
+
 // Mean of a window (NaN when empty).
 inline double WindowMean(const WindowAgg& a) {
   return a.count == 0 ? std::nan("") : a.sum / static_cast<double>(a.count);
