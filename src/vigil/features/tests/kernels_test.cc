@@ -992,7 +992,7 @@ TEST(Recent, ZeroFingerprintIsAValueNotAnEmptySlot) {
 }
 
 TEST(Recent, DifferentialAgainstLruList) {
-  for (int capacity : {1, 2, 5, 32, 255}) {
+  for (int capacity : {1, 2, 5, 8, 9, 16, 32, 255}) {  // 8 and up: eight entries per compare
     for (uint64_t seed = 1; seed <= 10; ++seed) {
       std::mt19937_64 rng(seed);
       std::uniform_int_distribution<uint64_t> pick(0, static_cast<uint64_t>(capacity) * 3 / 2);
