@@ -854,8 +854,9 @@ void FeatureEngine::PrefetchState(int entity, const Hash128& key) const {
 }
 
 void FeatureEngine::Derive(const Event& e, std::span<double> out) const {
-  // Only the derived features: a pass over every feature skipping the others took ~200 of the
-  // ~5,800 instructions of an event's feature work (scripts/bench-instructions).
+  // Only the derived features: a pass over every feature, skipping the others, made Derive
+  // ~200 of the ~5,800 instructions of an event's feature work; this one ~20
+  // (scripts/bench-instructions).
   for (const int d : impl_->derived) {
     const auto i = static_cast<size_t>(d);
     const FeatureSpec& f = impl_->spec.features[i];
