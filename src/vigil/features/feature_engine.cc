@@ -604,7 +604,7 @@ struct FeatureEngine::Impl {
   const config::Pipeline& pipeline;
   const Spec& spec;
   std::vector<std::unique_ptr<EntityTable>> tables;
-  std::vector<int> derived;  // the ratio and diff features, in feature order
+  std::vector<size_t> derived;  // the ratio and diff features, in feature order
   // Per-event scratch, sized for the largest layout at construction (no allocation per event).
   std::vector<int64_t> step_bucket;    // by step: bucket of the event's time
   std::vector<uint8_t> gate_passed;    // by gate
@@ -675,15 +675,9 @@ struct FeatureEngine::Impl {
       // Only a count shares a ring with an always-present field; were the decoder to let
       // a value be missing, count the event rather than poison the sums.
       if (std::isnan(v)) v = 0.0;
-      const int64_t before = clock_before[static_cast<size_t>(r.clock)];
-      if (add && (before == fi::kNoBucket || k >= before)) {  // the usual case, called directly
-        const uint16_t nb = r.layout.buckets;
-        r.add_read(nb, b + r.offset, slot,
-                   before == fi::kNoBucket ? nb : std::min<int64_t>(k - before, nb), v, aggs[i]);
-      } else {
-        fi::RingAddReadAt(r.layout, b + r.offset, k, slot, before,
-                          clock_after[static_cast<size_t>(r.clock)], add, v, aggs[i]);
-      }
+      fi::RingAddReadAt(r.layout, r.add_read, b + r.offset, k, slot,
+                        clock_before[static_cast<size_t>(r.clock)],
+                        clock_after[static_cast<size_t>(r.clock)], add, v, aggs[i]);
     }
     for (size_t i = 0; i < l.distincts.size(); ++i) {
       const auto& d = l.distincts[i];
@@ -833,7 +827,7 @@ FeatureEngine::FeatureEngine(const config::Pipeline& pipeline, const Spec& spec)
   }
   for (size_t i = 0; i < spec.features.size(); ++i) {
     const Op op = spec.features[i].op;
-    if (op == Op::kRatio || op == Op::kDiff) impl_->derived.push_back(static_cast<int>(i));
+    if (op == Op::kRatio || op == Op::kDiff) impl_->derived.push_back(i);
   }
 }
 
@@ -857,8 +851,7 @@ void FeatureEngine::Derive(const Event& e, std::span<double> out) const {
   // Only the derived features: a pass over every feature, skipping the others, made Derive
   // ~200 of the ~5,800 instructions of an event's feature work; this one ~20
   // (scripts/bench-instructions).
-  for (const int d : impl_->derived) {
-    const auto i = static_cast<size_t>(d);
+  for (const size_t i : impl_->derived) {
     const FeatureSpec& f = impl_->spec.features[i];
     const double a =
         f.a_feature >= 0 ? out[static_cast<size_t>(f.a_feature)] : NumericValue(e, f.a_field);

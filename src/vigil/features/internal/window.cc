@@ -274,16 +274,7 @@ void RingReadAt(const RingLayout& layout, const std::byte* state, int64_t k, uin
 
 void RingAddReadAt(const RingLayout& layout, std::byte* state, int64_t k, uint32_t slot,
                    int64_t newest, int64_t after, bool add, double v, WindowAgg& out) {
-  if (!add || (newest != kNoBucket && k < newest)) {
-    if (add) RingAddAt(layout, state, k, slot, newest, v);
-    RingReadAt(layout, state, k, slot, after, out);
-    return;
-  }
-  // after == k: the read is at the newest bucket.
-  const uint16_t nb = layout.buckets;
-  const int64_t gap = newest == kNoBucket ? nb : std::min<int64_t>(k - newest, nb);
-  RingAddReadNewestFor(layout)(nb, state + (layout.own_cursor ? sizeof(int64_t) : 0), slot, gap, v,
-                               out);
+  RingAddReadAt(layout, RingAddReadNewestFor(layout), state, k, slot, newest, after, add, v, out);
 }
 
 RingAddReadNewestFn RingAddReadNewestFor(const RingLayout& layout) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -166,6 +167,22 @@ void RingAddReadAt(const RingLayout& layout, std::byte* state, int64_t k, uint32
 // k - newest clamped to buckets (buckets when the ring is empty); v; the aggregates out.
 using RingAddReadNewestFn = void (*)(uint32_t, std::byte*, uint32_t, int64_t, double, WindowAgg&);
 RingAddReadNewestFn RingAddReadNewestFor(const RingLayout& layout);
+
+// RingAddReadAt with the layout's compiled version given (RingAddReadNewestFor(layout)): the
+// usual add is a direct call from the caller's loop, without looking the version up again.
+inline void RingAddReadAt(const RingLayout& layout, RingAddReadNewestFn add_read_newest,
+                          std::byte* state, int64_t k, uint32_t slot, int64_t newest, int64_t after,
+                          bool add, double v, WindowAgg& out) {
+  if (!add || (newest != kNoBucket && k < newest)) {
+    if (add) RingAddAt(layout, state, k, slot, newest, v);
+    RingReadAt(layout, state, k, slot, after, out);
+    return;
+  }
+  // after == k: the read is at the newest bucket.
+  const uint16_t nb = layout.buckets;
+  const int64_t gap = newest == kNoBucket ? nb : std::min<int64_t>(k - newest, nb);
+  add_read_newest(nb, state + (layout.own_cursor ? sizeof(int64_t) : 0), slot, gap, v, out);
+}
 
 // Mean of a window (NaN when empty).
 inline double WindowMean(const WindowAgg& a) {
