@@ -47,37 +47,83 @@ void ClearSlot(const RingLayout& l, const Offsets& o, std::byte* state, uint32_t
   if (l.KeepsMax()) StoreAt<double>(state + o.max + 8 * slot, -kInf);
 }
 
-// Running aggregates of a read, two of each so that consecutive slots feed independent
-// dependency chains (one chain of adds or min/max costs ~4 cycles per bucket).
+// Four doubles: GCC's and Clang's vector extension, one AVX register on x86-64-v3 (two SSE
+// registers below it). Written by hand rather than left to the compiler, which keeps a
+// floating-point sum in the order it is written and so never vectorises one.
+typedef double V4 __attribute__((vector_size(32)));
+
+inline V4 LoadV4(const std::byte* p) {
+  V4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+// Lane-wise std::min(acc, x) and std::max(acc, x): the same operand wins a tie (so +0.0 and
+// -0.0 fold as in scalar code).
+inline V4 MinV4(V4 acc, V4 x) { return x < acc ? x : acc; }
+inline V4 MaxV4(V4 acc, V4 x) { return acc < x ? x : acc; }
+
+// Running aggregates of a read, four lanes of each: slot s folds into lane s % 4, so four
+// consecutive slots are one vector step and the lanes are four independent dependency chains
+// (one chain of adds or min/max costs ~4 cycles per bucket). A slot's lane depends only on the
+// slot, so folding the same slots in any runs leaves the same lanes: every read path gives the
+// same aggregates bit for bit.
 struct Acc {
   uint64_t count = 0;
-  double sum[2] = {0, 0}, sumsq[2] = {0, 0};
-  double min[2] = {kInf, kInf}, max[2] = {-kInf, -kInf};
+  V4 sum = {0, 0, 0, 0}, sumsq = {0, 0, 0, 0};
+  V4 min = {kInf, kInf, kInf, kInf}, max = {-kInf, -kInf, -kInf, -kInf};
+
+  double Sum() const { return (sum[0] + sum[1]) + (sum[2] + sum[3]); }
+  double Sumsq() const { return (sumsq[0] + sumsq[1]) + (sumsq[2] + sumsq[3]); }
+  double Min() const { return std::min(std::min(min[0], min[1]), std::min(min[2], min[3])); }
+  double Max() const { return std::max(std::max(max[0], max[1]), std::max(max[2], max[3])); }
 };
 
-// Folds slots [begin, end) into `acc`, for one combination of kept aggregates.
+// A ring's arrays (past its cursor, if any): an aggregate not kept has none.
+struct Arrays {
+  std::byte *sums, *sumsqs, *mins, *maxs, *counts;
+};
+
+inline Arrays ArraysAt(std::byte* state, const Offsets& o) {
+  return {state + o.sum, state + o.sumsq, state + o.min, state + o.max, state + o.count};
+}
+
+// Folds slots [begin, end) into `acc`, for one combination of kept aggregates: slot by slot
+// up to a multiple of 4, then four at a time, then the last few. (The loops are spelled out:
+// runs are a few slots long, too short for the compiler's vectorised loops to pay for their
+// set-up.)
 template <bool kSum, bool kSumsq, bool kMin, bool kMax>
-void Fold(const Offsets& o, const std::byte* state, uint32_t begin, uint32_t end, Acc& acc) {
-  auto one = [&](uint32_t s, int j) {
-    acc.count += LoadAt<uint32_t>(state + o.count + 4 * s);
-    if constexpr (kSum) acc.sum[j] += LoadAt<double>(state + o.sum + 8 * s);
-    if constexpr (kSumsq) acc.sumsq[j] += LoadAt<double>(state + o.sumsq + 8 * s);
-    if constexpr (kMin) acc.min[j] = std::min(acc.min[j], LoadAt<double>(state + o.min + 8 * s));
-    if constexpr (kMax) acc.max[j] = std::max(acc.max[j], LoadAt<double>(state + o.max + 8 * s));
+inline void Fold(const Arrays& a, uint32_t begin, uint32_t end, Acc& acc) {
+  auto one = [&](uint32_t s) {
+    const uint32_t j = s & 3;
+    acc.count += LoadAt<uint32_t>(a.counts + 4 * s);
+    if constexpr (kSum) acc.sum[j] += LoadAt<double>(a.sums + 8 * s);
+    if constexpr (kSumsq) acc.sumsq[j] += LoadAt<double>(a.sumsqs + 8 * s);
+    if constexpr (kMin) acc.min[j] = std::min<double>(acc.min[j], LoadAt<double>(a.mins + 8 * s));
+    if constexpr (kMax) acc.max[j] = std::max<double>(acc.max[j], LoadAt<double>(a.maxs + 8 * s));
   };
   uint32_t s = begin;
-  for (; s + 2 <= end; s += 2) {
-    one(s, 0);
-    one(s + 1, 1);
+  while (s < end && (s & 3) != 0) one(s++);
+  for (; s + 4 <= end; s += 4) {
+    acc.count += uint64_t{LoadAt<uint32_t>(a.counts + 4 * s)} +
+                 LoadAt<uint32_t>(a.counts + 4 * s + 4) + LoadAt<uint32_t>(a.counts + 4 * s + 8) +
+                 LoadAt<uint32_t>(a.counts + 4 * s + 12);
+    if constexpr (kSum) acc.sum += LoadV4(a.sums + 8 * s);
+    if constexpr (kSumsq) acc.sumsq += LoadV4(a.sumsqs + 8 * s);
+    if constexpr (kMin) acc.min = MinV4(acc.min, LoadV4(a.mins + 8 * s));
+    if constexpr (kMax) acc.max = MaxV4(acc.max, LoadV4(a.maxs + 8 * s));
   }
-  if (s < end) one(s, 0);
+  if (s < end) one(s++);
+  if (s < end) one(s++);
+  if (s < end) one(s);
 }
 
 template <bool kSum, bool kSumsq, bool kMin, bool kMax>
 void FoldRuns(const Offsets& o, const std::byte* state, uint32_t begin, uint32_t end,
               uint32_t wrapped, Acc& acc) {
-  Fold<kSum, kSumsq, kMin, kMax>(o, state, begin, end, acc);
-  Fold<kSum, kSumsq, kMin, kMax>(o, state, 0, wrapped, acc);
+  // Fold only reads through the arrays.
+  const Arrays a = ArraysAt(const_cast<std::byte*>(state), o);
+  Fold<kSum, kSumsq, kMin, kMax>(a, begin, end, acc);
+  Fold<kSum, kSumsq, kMin, kMax>(a, 0, wrapped, acc);
 }
 
 using FoldFn = void (*)(const Offsets&, const std::byte*, uint32_t, uint32_t, uint32_t, Acc&);
@@ -89,64 +135,84 @@ constexpr std::array<FoldFn, sizeof...(I)> MakeFolds(std::index_sequence<I...>) 
 }
 constexpr std::array<FoldFn, 16> kFolds = MakeFolds(std::make_index_sequence<16>{});
 
+inline void StoreV4(std::byte* p, V4 v) { std::memcpy(p, &v, sizeof v); }
+
+// Empties slots [begin, end), four at a time where it can (spelled out as Fold is).
+template <bool kSum, bool kSumsq, bool kMin, bool kMax>
+inline void Clear(const Arrays& a, uint32_t begin, uint32_t end) {
+  auto one = [&](uint32_t s) {
+    StoreAt<uint32_t>(a.counts + 4 * s, 0);
+    if constexpr (kSum) StoreAt<double>(a.sums + 8 * s, 0.0);
+    if constexpr (kSumsq) StoreAt<double>(a.sumsqs + 8 * s, 0.0);
+    if constexpr (kMin) StoreAt<double>(a.mins + 8 * s, kInf);
+    if constexpr (kMax) StoreAt<double>(a.maxs + 8 * s, -kInf);
+  };
+  uint32_t s = begin;
+  for (; s + 4 <= end; s += 4) {
+    StoreAt<uint64_t>(a.counts + 4 * s, 0);
+    StoreAt<uint64_t>(a.counts + 4 * s + 8, 0);
+    if constexpr (kSum) StoreV4(a.sums + 8 * s, V4{0, 0, 0, 0});
+    if constexpr (kSumsq) StoreV4(a.sumsqs + 8 * s, V4{0, 0, 0, 0});
+    if constexpr (kMin) StoreV4(a.mins + 8 * s, V4{kInf, kInf, kInf, kInf});
+    if constexpr (kMax) StoreV4(a.maxs + 8 * s, V4{-kInf, -kInf, -kInf, -kInf});
+  }
+  if (s < end) one(s++);
+  if (s < end) one(s++);
+  if (s < end) one(s);
+}
+
 // RingAddReadAt at or past the newest bucket (gap = k - newest, clamped to nb; nb when the
 // ring is empty), for one combination of kept aggregates. It clears the slots of buckets
 // (newest, k] as RingAddAt does, adds v to slot k, and reads the window ending at k: every slot,
-// folded as Fold does over [0, nb) (slot s feeds chain s & 1, in increasing order), so the
-// aggregates are the same bit for bit. After a clear of every slot only slot k is live: a fold
-// would add the other slots' +0.0 to sums that start at +0.0 and are never -0.0 (round to
-// nearest), and x + +0.0 == x for every x but -0.0, so the sums are the slot's own, exactly;
-// the min and max of one value are that value. `state` is the ring's arrays (past the cursor).
+// folded as RingReadAt folds [0, nb), so the aggregates are the same bit for bit. After a clear
+// of every slot only slot k is live: a fold would add the other slots' +0.0 to sums that start
+// at +0.0 and are never -0.0 (round to nearest), and x + +0.0 == x for every x but -0.0, so the
+// sums are the slot's own, exactly; the min and max of one value are that value. `state` is the
+// ring's arrays (past the cursor).
 template <bool kSum, bool kSumsq, bool kMin, bool kMax>
 void AddReadNewest(uint32_t nb, std::byte* state, uint32_t slot, int64_t gap, double v,
                    WindowAgg& out) {
   const size_t b = nb;
-  std::byte* const sums = state;
-  std::byte* const sumsqs = sums + (kSum ? 8 * b : 0);
-  std::byte* const mins = sumsqs + (kSumsq ? 8 * b : 0);
-  std::byte* const maxs = mins + (kMin ? 8 * b : 0);
-  std::byte* const counts = maxs + (kMax ? 8 * b : 0);
-  auto clear = [&](uint32_t s) {
-    StoreAt<uint32_t>(counts + 4 * s, 0);
-    if constexpr (kSum) StoreAt<double>(sums + 8 * s, 0.0);
-    if constexpr (kSumsq) StoreAt<double>(sumsqs + 8 * s, 0.0);
-    if constexpr (kMin) StoreAt<double>(mins + 8 * s, kInf);
-    if constexpr (kMax) StoreAt<double>(maxs + 8 * s, -kInf);
-  };
+  Arrays a;
+  a.sums = state;
+  a.sumsqs = a.sums + (kSum ? 8 * b : 0);
+  a.mins = a.sumsqs + (kSumsq ? 8 * b : 0);
+  a.maxs = a.mins + (kMin ? 8 * b : 0);
+  a.counts = a.maxs + (kMax ? 8 * b : 0);
   const bool whole = gap >= nb;
   if (whole) {
-    for (uint32_t s = 0; s < nb; ++s) clear(s);
+    Clear<kSum, kSumsq, kMin, kMax>(a, 0, nb);
   } else {
     // The slots after newest's, up to and including k's: [slot - gap + 1, slot], wrapping.
     const auto g = static_cast<uint32_t>(gap);
     if (slot + 1 >= g) {
-      for (uint32_t s = slot + 1 - g; s <= slot; ++s) clear(s);  // none when g == 0
+      Clear<kSum, kSumsq, kMin, kMax>(a, slot + 1 - g, slot + 1);  // none when g == 0
     } else {
-      for (uint32_t s = 0; s <= slot; ++s) clear(s);
-      for (uint32_t s = nb - (g - slot - 1); s < nb; ++s) clear(s);
+      Clear<kSum, kSumsq, kMin, kMax>(a, 0, slot + 1);
+      Clear<kSum, kSumsq, kMin, kMax>(a, nb - (g - slot - 1), nb);
     }
   }
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  std::byte* c = counts + 4 * slot;
+  std::byte* c = a.counts + 4 * slot;
   StoreAt<uint32_t>(c, LoadAt<uint32_t>(c) + 1);
   double sum = 0.0, sumsq = 0.0, min = nan, max = nan;
   if constexpr (kSum) {
-    std::byte* p = sums + 8 * slot;
+    std::byte* p = a.sums + 8 * slot;
     sum = LoadAt<double>(p) + v;
     StoreAt<double>(p, sum);
   }
   if constexpr (kSumsq) {
-    std::byte* p = sumsqs + 8 * slot;
+    std::byte* p = a.sumsqs + 8 * slot;
     sumsq = AddSquare(LoadAt<double>(p), v);
     StoreAt<double>(p, sumsq);
   }
   if constexpr (kMin) {
-    std::byte* p = mins + 8 * slot;
+    std::byte* p = a.mins + 8 * slot;
     min = std::min(LoadAt<double>(p), v);
     StoreAt<double>(p, min);
   }
   if constexpr (kMax) {
-    std::byte* p = maxs + 8 * slot;
+    std::byte* p = a.maxs + 8 * slot;
     max = std::max(LoadAt<double>(p), v);
     StoreAt<double>(p, max);
   }
@@ -154,24 +220,11 @@ void AddReadNewest(uint32_t nb, std::byte* state, uint32_t slot, int64_t gap, do
     out = WindowAgg{1, sum, sumsq, min, max};
     return;
   }
-  uint64_t n = 0;
-  double s0 = 0, s1 = 0, q0 = 0, q1 = 0, lo0 = kInf, lo1 = kInf, hi0 = -kInf, hi1 = -kInf;
-  auto one = [&](uint32_t s, double& sa, double& qa, double& la, double& ha) {
-    n += LoadAt<uint32_t>(counts + 4 * s);
-    if constexpr (kSum) sa += LoadAt<double>(sums + 8 * s);
-    if constexpr (kSumsq) qa += LoadAt<double>(sumsqs + 8 * s);
-    if constexpr (kMin) la = std::min(la, LoadAt<double>(mins + 8 * s));
-    if constexpr (kMax) ha = std::max(ha, LoadAt<double>(maxs + 8 * s));
-  };
-  uint32_t s = 0;
-  for (; s + 2 <= nb; s += 2) {
-    one(s, s0, q0, lo0, hi0);
-    one(s + 1, s1, q1, lo1, hi1);
-  }
-  if (s < nb) one(s, s0, q0, lo0, hi0);
-  out = WindowAgg{n, s0 + s1, q0 + q1, nan, nan};  // n >= 1: the add
-  if constexpr (kMin) out.min = std::min(lo0, lo1);
-  if constexpr (kMax) out.max = std::max(hi0, hi1);
+  Acc acc;
+  Fold<kSum, kSumsq, kMin, kMax>(a, 0, nb, acc);
+  out = WindowAgg{acc.count, acc.Sum(), acc.Sumsq(), nan, nan};  // count >= 1: the add
+  if constexpr (kMin) out.min = acc.Min();
+  if constexpr (kMax) out.max = acc.Max();
 }
 
 // Indexed as kFolds.
@@ -264,11 +317,11 @@ void RingReadAt(const RingLayout& layout, const std::byte* state, int64_t k, uin
   kFolds[layout.sum | layout.sumsq << 1 | keeps_min << 2 | keeps_max << 3](
       OffsetsOf(layout), state, begin, end, wrapped, acc);
   agg.count = acc.count;
-  agg.sum = acc.sum[0] + acc.sum[1];
-  agg.sumsq = acc.sumsq[0] + acc.sumsq[1];
+  agg.sum = acc.Sum();
+  agg.sumsq = acc.Sumsq();
   if (acc.count > 0) {
-    if (keeps_min) agg.min = std::min(acc.min[0], acc.min[1]);
-    if (keeps_max) agg.max = std::max(acc.max[0], acc.max[1]);
+    if (keeps_min) agg.min = acc.Min();
+    if (keeps_max) agg.max = acc.Max();
   }
 }
 
