@@ -111,6 +111,12 @@ struct Layout {
     int gate;
     int step;
   };
+  // Each part names the features its readings go to (-1: none), so an update writes them as
+  // it goes, without a pass over the features. A second feature reading a part the same way
+  // (the same window declared twice) is a copy of the first's value: see `copies`.
+  struct RingOut {
+    int count = -1, sum = -1, avg = -1, min = -1, max = -1, stddev = -1;
+  };
   struct Ring {
     fi::RingLayout layout;
     int of;  // -1: count only
@@ -118,6 +124,7 @@ struct Layout {
     fi::Divider slots;  // by layout.buckets
     size_t offset;
     fi::RingAddReadNewestFn add_read;  // for the layout's aggregates, set once they are known
+    RingOut out;
   };
   struct Distinct {
     fi::DistinctLayout layout;
@@ -125,25 +132,30 @@ struct Layout {
     int clock;
     int hash;  // index into hashed
     size_t offset;
+    int feature;
   };
   struct Ew {
     int of;
     int64_t half_life_us;
     size_t offset;
+    int ewma = -1, zscore = -1;
   };
   struct Last {  // value of a field on the previous event
     int of;
     size_t offset;
+    int feature = -1;
   };
   struct Geo {  // lat/lon of the previous event
     int lat, lon;
     size_t offset;
+    int distance = -1, speed = -1;
   };
   struct Recent {
     int of;
     int capacity;
     int hash;  // index into hashed
     size_t offset;
+    int feature;
   };
   struct AnomalyInput {  // the last values of one input of an anomaly score
     int field, feature;  // an input field, or a feature of this entity computed before it
@@ -153,12 +165,10 @@ struct Layout {
   struct Anomaly {
     int min_history;
     int first, count;  // its inputs: anomaly_inputs[first, first + count)
-  };
-  // What each feature reads: kind of part and its index.
-  struct Read {
     int feature;
-    Op op;
-    int part;
+  };
+  struct Copy {
+    int to, from;
   };
   static constexpr size_t kLastTime = 0;  // int64: time of the previous event
   static constexpr size_t kLastSeen = 8;  // int64: newest event time (for TTL)
@@ -174,7 +184,8 @@ struct Layout {
   std::vector<Anomaly> anomalies;
   std::vector<AnomalyInput> anomaly_inputs;
   std::vector<int> hashed;  // fields whose value hashes distinct counts and recent sets use
-  std::vector<Read> reads;
+  std::vector<int> since;   // the time_since_last features
+  std::vector<Copy> copies;
   size_t bytes = 16;
 
   size_t Take(size_t n) {
@@ -214,7 +225,16 @@ Layout MakeLayout(const config::Pipeline& pipeline, const Spec& spec, int entity
     const FeatureSpec& f = spec.features[fidx];
     if (f.entity != entity) continue;
     const Where* where = f.where ? &*f.where : nullptr;
-    Layout::Read read{static_cast<int>(fidx), f.op, -1};
+    const int feature = static_cast<int>(fidx);
+    // Sends a reading to this feature; a reading already sent to an earlier one is copied.
+    auto send = [&](int& to) {
+      if (to < 0) {
+        to = feature;
+      } else {
+        l.copies.push_back({feature, to});
+      }
+    };
+    int part = -1;
     switch (f.op) {
       case Op::kCount:
       case Op::kSum:
@@ -232,86 +252,94 @@ Layout MakeLayout(const config::Pipeline& pipeline, const Spec& spec, int entity
           const auto& r = l.rings[i];
           if (r.layout.buckets == buckets && r.clock == clock &&
               (r.of == of || r.of < 0 || of < 0)) {
-            read.part = static_cast<int>(i);
+            part = static_cast<int>(i);
             break;
           }
         }
-        if (read.part < 0) {
-          read.part = static_cast<int>(l.rings.size());
+        if (part < 0) {
+          part = static_cast<int>(l.rings.size());
           fi::RingLayout rl;
           rl.buckets = buckets;
           rl.step_us = f.step_us;
           rl.own_cursor = false;
-          l.rings.push_back({rl, of, clock, fi::Divider(buckets), 0, nullptr});
+          l.rings.push_back({rl, of, clock, fi::Divider(buckets), 0, nullptr, {}});
         }
-        auto& ring = l.rings[static_cast<size_t>(read.part)];
+        auto& ring = l.rings[static_cast<size_t>(part)];
         if (ring.of < 0) ring.of = of;
         ring.layout.sum =
             ring.layout.sum || f.op == Op::kSum || f.op == Op::kAvg || f.op == Op::kStddev;
         ring.layout.sumsq = ring.layout.sumsq || f.op == Op::kStddev;
         ring.layout.min = ring.layout.min || f.op == Op::kMin;
         ring.layout.max = ring.layout.max || f.op == Op::kMax;
+        send(f.op == Op::kCount ? ring.out.count
+             : f.op == Op::kSum ? ring.out.sum
+             : f.op == Op::kAvg ? ring.out.avg
+             : f.op == Op::kMin ? ring.out.min
+             : f.op == Op::kMax ? ring.out.max
+                                : ring.out.stddev);
         break;
       }
       case Op::kDistinct: {
         const bool gated = !AlwaysPresent(pipeline, f.of);
         const int clock = l.ClockOf(l.GateOf(where, gated ? f.of : -1, false), f.step_us);
         const uint16_t buckets = static_cast<uint16_t>((f.window_us + f.step_us - 1) / f.step_us);
-        read.part = static_cast<int>(l.distincts.size());
-        l.distincts.push_back(
-            {fi::DistinctLayout{buckets, f.step_us, false}, f.of, clock, l.HashOf(f.of), 0});
+        l.distincts.push_back({fi::DistinctLayout{buckets, f.step_us, false}, f.of, clock,
+                               l.HashOf(f.of), 0, feature});
         break;
       }
       case Op::kEwma:
       case Op::kZscore:
         for (size_t i = 0; i < l.ews.size(); ++i) {
           if (l.ews[i].of == f.of && l.ews[i].half_life_us == f.half_life_us) {
-            read.part = static_cast<int>(i);
+            part = static_cast<int>(i);
           }
         }
-        if (read.part < 0) {
-          read.part = static_cast<int>(l.ews.size());
+        if (part < 0) {
+          part = static_cast<int>(l.ews.size());
           l.ews.push_back({f.of, f.half_life_us, 0});
         }
+        send(f.op == Op::kEwma ? l.ews[static_cast<size_t>(part)].ewma
+                               : l.ews[static_cast<size_t>(part)].zscore);
         break;
       case Op::kLast:
         for (size_t i = 0; i < l.lasts.size(); ++i) {
-          if (l.lasts[i].of == f.of) read.part = static_cast<int>(i);
+          if (l.lasts[i].of == f.of) part = static_cast<int>(i);
         }
-        if (read.part < 0) {
-          read.part = static_cast<int>(l.lasts.size());
+        if (part < 0) {
+          part = static_cast<int>(l.lasts.size());
           l.lasts.push_back({f.of, 0});
         }
+        send(l.lasts[static_cast<size_t>(part)].feature);
         break;
       case Op::kGeoDistance:
       case Op::kGeoSpeed:
         for (size_t i = 0; i < l.geos.size(); ++i) {
-          if (l.geos[i].lat == f.lat && l.geos[i].lon == f.lon) read.part = static_cast<int>(i);
+          if (l.geos[i].lat == f.lat && l.geos[i].lon == f.lon) part = static_cast<int>(i);
         }
-        if (read.part < 0) {
-          read.part = static_cast<int>(l.geos.size());
+        if (part < 0) {
+          part = static_cast<int>(l.geos.size());
           l.geos.push_back({f.lat, f.lon, 0});
         }
+        send(f.op == Op::kGeoDistance ? l.geos[static_cast<size_t>(part)].distance
+                                      : l.geos[static_cast<size_t>(part)].speed);
         break;
       case Op::kIsNew:
-        read.part = static_cast<int>(l.recents.size());
-        l.recents.push_back({f.of, f.capacity, l.HashOf(f.of), 0});
+        l.recents.push_back({f.of, f.capacity, l.HashOf(f.of), 0, feature});
         break;
       case Op::kAnomaly:
-        read.part = static_cast<int>(l.anomalies.size());
         l.anomalies.push_back({f.min_history, static_cast<int>(l.anomaly_inputs.size()),
-                               static_cast<int>(f.inputs.size())});
+                               static_cast<int>(f.inputs.size()), feature});
         for (const auto& in : f.inputs) {
           l.anomaly_inputs.push_back({in.field, in.feature, f.capacity, 0});
         }
         break;
       case Op::kTimeSinceLast:
+        l.since.push_back(feature);
         break;
       case Op::kRatio:
       case Op::kDiff:
-        continue;
+        break;
     }
-    l.reads.push_back(read);
   }
   for (auto& g : l.gates) {
     if (g.where != nullptr || g.field >= 0) g.offset = l.Take(sizeof(int64_t));
@@ -606,16 +634,13 @@ struct FeatureEngine::Impl {
   std::vector<std::unique_ptr<EntityTable>> tables;
   std::vector<size_t> derived;  // the ratio and diff features, in feature order
   // Per-event scratch, sized for the largest layout at construction (no allocation per event).
-  std::vector<int64_t> step_bucket;    // by step: bucket of the event's time
-  std::vector<uint8_t> gate_passed;    // by gate
-  std::vector<int64_t> gate_before;    // by gate: cursor before the event
-  std::vector<int64_t> clock_before;   // by clock: newest bucket before the event
-  std::vector<int64_t> clock_after;    // by clock: newest bucket after it
-  std::vector<uint64_t> hashes;        // by hashed field
-  std::vector<fi::WindowAgg> aggs;     // by ring
-  std::vector<double> distinct_count;  // by distinct part
-  std::vector<double> geo_km;          // by geo part: km from the previous position
-  std::vector<double> anomaly_x;       // by anomaly input: its value on the event
+  std::vector<int64_t> step_bucket;   // by step: bucket of the event's time
+  std::vector<uint8_t> gate_passed;   // by gate
+  std::vector<int64_t> gate_before;   // by gate: cursor before the event
+  std::vector<int64_t> clock_before;  // by clock: newest bucket before the event
+  std::vector<int64_t> clock_after;   // by clock: newest bucket after it
+  std::vector<uint64_t> hashes;       // by hashed field
+  std::vector<double> anomaly_x;      // by anomaly input: its value on the event
 
   void SizeScratch(const Layout& l) {
     auto grow = [](auto& v, size_t n) {
@@ -627,9 +652,6 @@ struct FeatureEngine::Impl {
     grow(clock_before, l.clocks.size());
     grow(clock_after, l.clocks.size());
     grow(hashes, l.hashed.size());
-    grow(aggs, l.rings.size());
-    grow(distinct_count, l.distincts.size());
-    grow(geo_km, l.geos.size());
     grow(anomaly_x, l.anomaly_inputs.size());
   }
 
@@ -665,6 +687,9 @@ struct FeatureEngine::Impl {
     }
     for (size_t i = 0; i < l.hashed.size(); ++i) hashes[i] = ValueHash(e, l.hashed[i]);
     // 1. Fold the event into the windows and read them: window features include the event.
+    auto put = [&out](int feature, double v) {
+      if (feature >= 0) out[static_cast<size_t>(feature)] = v;
+    };
     for (size_t i = 0; i < l.rings.size(); ++i) {
       const auto& r = l.rings[i];
       const auto& c = l.clocks[static_cast<size_t>(r.clock)];
@@ -675,118 +700,83 @@ struct FeatureEngine::Impl {
       // Only a count shares a ring with an always-present field; were the decoder to let
       // a value be missing, count the event rather than poison the sums.
       if (std::isnan(v)) v = 0.0;
+      fi::WindowAgg a;
       fi::RingAddReadAt(r.layout, r.add_read, b + r.offset, k, slot,
                         clock_before[static_cast<size_t>(r.clock)],
-                        clock_after[static_cast<size_t>(r.clock)], add, v, aggs[i]);
+                        clock_after[static_cast<size_t>(r.clock)], add, v, a);
+      const double n = static_cast<double>(a.count);
+      put(r.out.count, n);
+      put(r.out.sum, a.sum);
+      if (a.count == 0) {
+        put(r.out.avg, kNaN);
+        put(r.out.min, kNaN);
+        put(r.out.max, kNaN);
+        put(r.out.stddev, kNaN);
+        continue;
+      }
+      put(r.out.avg, a.sum / n);
+      put(r.out.min, a.min);
+      put(r.out.max, a.max);
+      if (r.out.stddev >= 0) {
+        const double mean = a.sum / n;
+        put(r.out.stddev, std::sqrt(std::max(0.0, a.sumsq / n - mean * mean)));
+      }
     }
-    for (size_t i = 0; i < l.distincts.size(); ++i) {
-      const auto& d = l.distincts[i];
+    for (const auto& d : l.distincts) {
       const auto& c = l.clocks[static_cast<size_t>(d.clock)];
       const int64_t k = step_bucket[static_cast<size_t>(c.step)];
       if (gate_passed[static_cast<size_t>(c.gate)]) {
         table.AddDistinct(d, b, k, clock_before[static_cast<size_t>(d.clock)],
                           hashes[static_cast<size_t>(d.hash)]);
       }
-      distinct_count[i] =
-          fi::DistinctReadAt(d.layout, b + d.offset, k, clock_after[static_cast<size_t>(d.clock)]);
+      put(d.feature,
+          fi::DistinctReadAt(d.layout, b + d.offset, k, clock_after[static_cast<size_t>(d.clock)]));
     }
-    // Distance from the previous position, once per position for both the distance and the
-    // speed. The same finite place as before is 0 km without the trigonometry (the formula
-    // gives exactly +0 there too); NaN coordinates fail the comparison and give NaN.
-    for (size_t i = 0; i < l.geos.size(); ++i) {
-      const auto& g = l.geos[i];
+    // 2. The history as of before the event. Distance from the previous position, once per
+    // position for both the distance and the speed. The same finite place as before is 0 km
+    // without the trigonometry (the formula gives exactly +0 there too); NaN coordinates fail
+    // the comparison and give NaN.
+    for (const auto& g : l.geos) {
       const double plat = LoadF64(b + g.offset), plon = LoadF64(b + g.offset + 8);
       const double lat = NumericValue(e, g.lat), lon = NumericValue(e, g.lon);
       const bool same = lat == plat && lon == plon && std::isfinite(lat) && std::isfinite(lon);
-      geo_km[i] = same ? 0.0 : fi::HaversineKm(plat, plon, lat, lon);
+      const double km = same ? 0.0 : fi::HaversineKm(plat, plon, lat, lon);  // NaN if any is
+      put(g.distance, km);
+      put(g.speed, last_time == INT64_MIN ? kNaN : fi::SpeedKmh(km, t - last_time));
     }
-    // 2. Read every feature: windows as of now, history as of before the event.
-    for (const auto& rd : l.reads) {
-      double& o = out[static_cast<size_t>(rd.feature)];
-      switch (rd.op) {
-        case Op::kCount:
-        case Op::kSum:
-        case Op::kAvg:
-        case Op::kMin:
-        case Op::kMax:
-        case Op::kStddev: {
-          const fi::WindowAgg& a = aggs[static_cast<size_t>(rd.part)];
-          const double n = static_cast<double>(a.count);
-          if (rd.op == Op::kCount) {
-            o = n;
-          } else if (rd.op == Op::kSum) {
-            o = a.sum;
-          } else if (a.count == 0) {
-            o = kNaN;
-          } else if (rd.op == Op::kAvg) {
-            o = a.sum / n;
-          } else if (rd.op == Op::kMin) {
-            o = a.min;
-          } else if (rd.op == Op::kMax) {
-            o = a.max;
-          } else {
-            const double mean = a.sum / n;
-            o = std::sqrt(std::max(0.0, a.sumsq / n - mean * mean));
-          }
-          break;
-        }
-        case Op::kDistinct:
-          o = distinct_count[static_cast<size_t>(rd.part)];
-          break;
-        case Op::kIsNew: {
-          const auto& r = l.recents[static_cast<size_t>(rd.part)];
-          if (e.values[static_cast<size_t>(r.of)].kind == Value::Kind::kNull) {
-            o = kNaN;
-          } else {
-            o = fi::RecentSeenBefore(r.capacity, b + r.offset, hashes[static_cast<size_t>(r.hash)])
-                    ? 0.0
-                    : 1.0;
-          }
-          break;
-        }
-        case Op::kLast:
-          o = LoadF64(b + l.lasts[static_cast<size_t>(rd.part)].offset);
-          break;
-        case Op::kTimeSinceLast:
-          o = last_time == INT64_MIN ? kNaN : static_cast<double>(t - last_time) / 1e6;
-          break;
-        case Op::kEwma:
-        case Op::kZscore: {
-          const auto& ew = l.ews[static_cast<size_t>(rd.part)];
-          fi::EwStats st;
-          std::memcpy(&st, b + ew.offset, sizeof st);
-          o = rd.op == Op::kEwma ? (st.weight > 0 ? st.Mean() : kNaN)
-                                 : st.ZScore(NumericValue(e, ew.of));
-          break;
-        }
-        case Op::kGeoDistance:
-        case Op::kGeoSpeed: {
-          const double km = geo_km[static_cast<size_t>(rd.part)];  // NaN if any is NaN
-          o = rd.op == Op::kGeoDistance ? km
-              : last_time == INT64_MIN  ? kNaN
-                                        : fi::SpeedKmh(km, t - last_time);
-          break;
-        }
-        case Op::kAnomaly: {
-          // Reads come in feature order, so an input feature (declared above, same entity)
-          // is already in `out`.
-          const auto& a = l.anomalies[static_cast<size_t>(rd.part)];
-          double score = kNaN;
-          for (int i = a.first; i < a.first + a.count; ++i) {
-            const auto& in = l.anomaly_inputs[static_cast<size_t>(i)];
-            const double x =
-                in.feature >= 0 ? out[static_cast<size_t>(in.feature)] : NumericValue(e, in.field);
-            anomaly_x[static_cast<size_t>(i)] = x;
-            const double z = std::fabs(fi::RobustZ(b + in.offset, a.min_history, x));
-            if (!std::isnan(z)) score = std::isnan(score) ? z : std::max(score, z);
-          }
-          o = score;
-          break;
-        }
-        case Op::kRatio:
-        case Op::kDiff:
-          break;
+    for (const auto& r : l.recents) {
+      put(r.feature,
+          e.values[static_cast<size_t>(r.of)].kind == Value::Kind::kNull ? kNaN
+          : fi::RecentSeenBefore(r.capacity, b + r.offset, hashes[static_cast<size_t>(r.hash)])
+              ? 0.0
+              : 1.0);
+    }
+    for (const auto& x : l.lasts) put(x.feature, LoadF64(b + x.offset));
+    for (const int f : l.since) {
+      put(f, last_time == INT64_MIN ? kNaN : static_cast<double>(t - last_time) / 1e6);
+    }
+    for (const auto& ew : l.ews) {
+      fi::EwStats st;
+      std::memcpy(&st, b + ew.offset, sizeof st);
+      put(ew.ewma, st.weight > 0 ? st.Mean() : kNaN);
+      if (ew.zscore >= 0) put(ew.zscore, st.ZScore(NumericValue(e, ew.of)));
+    }
+    for (const auto& cp : l.copies) {
+      out[static_cast<size_t>(cp.to)] = out[static_cast<size_t>(cp.from)];
+    }
+    // Anomaly scores last, in feature order: an input feature (declared above, same entity) is
+    // in `out` by now, another score's included.
+    for (const auto& a : l.anomalies) {
+      double score = kNaN;
+      for (int i = a.first; i < a.first + a.count; ++i) {
+        const auto& in = l.anomaly_inputs[static_cast<size_t>(i)];
+        const double x =
+            in.feature >= 0 ? out[static_cast<size_t>(in.feature)] : NumericValue(e, in.field);
+        anomaly_x[static_cast<size_t>(i)] = x;
+        const double z = std::fabs(fi::RobustZ(b + in.offset, a.min_history, x));
+        if (!std::isnan(z)) score = std::isnan(score) ? z : std::max(score, z);
       }
+      out[static_cast<size_t>(a.feature)] = score;
     }
     // 3. Fold the event into the history.
     for (const auto& ew : l.ews) {
