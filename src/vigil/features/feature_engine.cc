@@ -714,7 +714,7 @@ struct FeatureEngine::Impl {
         put(r.out.stddev, kNaN);
         continue;
       }
-      put(r.out.avg, a.sum / n);
+      if (r.out.avg >= 0) put(r.out.avg, a.sum / n);  // no division for a ring without an avg
       put(r.out.min, a.min);
       put(r.out.max, a.max);
       if (r.out.stddev >= 0) {
