@@ -326,19 +326,20 @@ class SparseHll {
     StoreSums(Sums::Of(all.data(), top));
   }
 
-  // Sets a register of a row (to the max of its rank and the one given), keeping the sums of
-  // the union in step. Returns false, changing nothing, when it needs a new entry and the
-  // block is full.
-  bool Insert(uint32_t slot, Reg reg) const {
-    const uint32_t want = slot << 8 | static_cast<uint32_t>(reg.idx);
+  // The entry of (row, register) `want` (row << 8 | register), or Count() if there is none, and
+  // the highest rank register `idx` has in any row (the union's register; 0 if none).
+  struct Found {
+    uint32_t at, top;
+  };
+  Found Find(uint32_t want, uint32_t idx) const {
     const uint32_t n = Count();
     uint32_t found = n;
-    uint32_t top = 0;  // the union's register: the highest rank of reg.idx in any row
+    uint32_t top = 0;
     uint32_t i = 0;
 #if defined(__AVX2__)
     // Eight entries per step; lanes past `n` (zero entries) are masked out of both results.
     const __m256i want_v = _mm256_set1_epi32(static_cast<int>(want));
-    const __m256i idx_v = _mm256_set1_epi32(static_cast<int>(reg.idx));
+    const __m256i idx_v = _mm256_set1_epi32(static_cast<int>(idx));
     const __m256i low = _mm256_set1_epi32(0xFF);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i top_v = _mm256_setzero_si256();
@@ -360,9 +361,19 @@ class SparseHll {
     for (; i < n; ++i) {
       const uint32_t e = Entry(i);
       if ((e >> 8) == want) found = i;
-      if (((e >> 8) & 0xFF) == reg.idx) top = std::max(top, e & 0xFF);
+      if (((e >> 8) & 0xFF) == idx) top = std::max(top, e & 0xFF);
     }
 #endif
+    return {found, top};
+  }
+
+  // Sets a register of a row (to the max of its rank and the one given), keeping the sums of
+  // the union in step. Returns false, changing nothing, when it needs a new entry and the
+  // block is full.
+  bool Insert(uint32_t slot, Reg reg) const {
+    const uint32_t want = slot << 8 | static_cast<uint32_t>(reg.idx);
+    const uint32_t n = Count();
+    const auto [found, top] = Find(want, static_cast<uint32_t>(reg.idx));
     if (found == n) {
       if (n == Capacity()) return false;
       Store(kHeader + size_t{n} * 4, want << 8 | reg.rank);
@@ -395,8 +406,13 @@ class SparseHll {
   }
 
   // As HllBlock::Advance: the rows after newest_slot, `gap` of them (1 .. nb - 1), leave the
-  // window; their entries are removed and the sums recounted, unless there were none.
+  // window and their entries are removed. The union changes only in the registers where a
+  // removed entry held the highest rank: while few entries leave, each of their registers is
+  // looked up among the entries that stay and the sums adjusted (they are integers, so exactly
+  // what a recount gives); when many leave, the sums are recounted.
   void Advance(uint32_t newest_slot, uint32_t gap, uint16_t nb) const {
+    constexpr uint32_t kTracked = 16;
+    uint32_t removed[kTracked];  // register << 8 | rank of the first kTracked removed
     const uint32_t n = Count();
     uint32_t kept = 0;
     for (uint32_t i = 0; i < n; ++i) {
@@ -405,13 +421,40 @@ class SparseHll {
       // distance past newest_slot, 0 .. nb - 1 (without a division per entry).
       uint32_t after = (e >> 16) + nb - newest_slot - 1;
       if (after >= nb) after -= nb;
-      if (after < gap) continue;
+      if (after < gap) {
+        if (i - kept < kTracked) removed[i - kept] = e & 0xFFFF;
+        continue;
+      }
       Store(kHeader + size_t{kept++} * 4, e);
     }
     if (kept == n) return;
     std::memset(p_ + kHeader + size_t{kept} * 4, 0, size_t{n - kept} * 4);
     Store(4, kept);
-    RecountSums();
+    const uint32_t gone = n - kept;
+    if (gone > kTracked) {
+      RecountSums();
+      return;
+    }
+    Sums s = LoadSums();
+    for (uint32_t j = 0; j < gone; ++j) {
+      if (removed[j] == 0) continue;  // a register already seen (ranks are never 0)
+      const uint32_t idx = removed[j] >> 8;
+      uint32_t was = removed[j] & 0xFF;  // the highest rank removed from the register
+      for (uint32_t m = j + 1; m < gone; ++m) {
+        if ((removed[m] >> 8) == idx) {
+          was = std::max(was, removed[m] & 0xFF);
+          removed[m] = 0;
+        }
+      }
+      // The union's register was max(was, now) and is now `now`. No (row, register) key is
+      // ~0u >> 8, so Find only takes the register's highest rank.
+      const uint32_t now = Find(~0u >> 8, idx).top;
+      if (was > now) {
+        s.Remove(was);
+        s.Add(now);
+      }
+    }
+    StoreSums(s);
   }
 
   // The registers of the rows of buckets lo .. hi (within the window ending at `newest`).
