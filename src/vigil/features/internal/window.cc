@@ -47,6 +47,12 @@ void ClearSlot(const RingLayout& l, const Offsets& o, std::byte* state, uint32_t
   if (l.KeepsMax()) StoreAt<double>(state + o.max + 8 * slot, -kInf);
 }
 
+// Without AVX, GCC warns that passing a 32-byte vector by value has another ABI there; these
+// helpers live in this file only (and are inlined), so no call crosses an ABI boundary.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 // Four doubles: GCC's and Clang's vector extension, one AVX register on x86-64-v3 (two SSE
 // registers below it). Written by hand rather than left to the compiler, which keeps a
 // floating-point sum in the order it is written and so never vectorises one.
