@@ -406,31 +406,68 @@ class SparseHll {
   }
 
   // As HllBlock::Advance: the rows after newest_slot, `gap` of them (1 .. nb - 1), leave the
-  // window and their entries are removed. The union changes only in the registers where a
-  // removed entry held the highest rank: while few entries leave, each of their registers is
-  // looked up among the entries that stay and the sums adjusted (they are integers, so exactly
-  // what a recount gives); when many leave, the sums are recounted.
+  // window and their entries are removed: each one's place is taken by the last entry that
+  // stays (entries are unordered), so the entries that stay are not moved one by one. The union
+  // changes only in the registers where a removed entry held the highest rank: while few
+  // entries leave, each of their registers is looked up among the entries that stay and the
+  // sums adjusted (they are integers, so exactly what a recount gives); when many leave, the
+  // sums are recounted.
   void Advance(uint32_t newest_slot, uint32_t gap, uint16_t nb) const {
     constexpr uint32_t kTracked = 16;
     uint32_t removed[kTracked];  // register << 8 | rank of the first kTracked removed
-    const uint32_t n = Count();
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < n; ++i) {
-      const uint32_t e = Entry(i);
-      // Rows newest_slot + 1 .. newest_slot + gap (mod nb) leave: `after` is the row's
-      // distance past newest_slot, 0 .. nb - 1 (without a division per entry).
-      uint32_t after = (e >> 16) + nb - newest_slot - 1;
+    uint32_t gone = 0;
+    // Rows newest_slot + 1 .. newest_slot + gap (mod nb) leave: `after` is the row's distance
+    // past newest_slot, 0 .. nb - 1 (without a division per entry).
+    const uint32_t shift = nb - newest_slot - 1;
+    auto leaves = [&](uint32_t e) {
+      uint32_t after = (e >> 16) + shift;
       if (after >= nb) after -= nb;
-      if (after < gap) {
-        if (i - kept < kTracked) removed[i - kept] = e & 0xFFFF;
-        continue;
+      return after < gap;
+    };
+    const uint32_t total = Count();
+    uint32_t n = total;
+    // Removes entry j (which leaves), filling its place from the end.
+    auto remove = [&](uint32_t j) {
+      for (uint32_t e = Entry(j);; e = Entry(n)) {
+        if (gone < kTracked) removed[gone] = e & 0xFFFF;
+        ++gone;
+        if (--n <= j) return;  // j was the last entry
+        const uint32_t last = Entry(n);
+        if (!leaves(last)) {
+          Store(kHeader + size_t{j} * 4, last);
+          return;
+        }
       }
-      Store(kHeader + size_t{kept++} * 4, e);
+    };
+#if defined(__AVX2__)
+    // Which of eight entries leave, per step: lanes past `n` are masked out.
+    const __m256i shift_v = _mm256_set1_epi32(static_cast<int>(shift));
+    const __m256i nb_v = _mm256_set1_epi32(nb);
+    const __m256i last_v = _mm256_set1_epi32(static_cast<int>(gap - 1));
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (uint32_t i = 0; i < n; i += 8) {
+      const __m256i e = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p_ + kHeader + 4 * i));
+      __m256i after = _mm256_add_epi32(_mm256_srli_epi32(e, 16), shift_v);
+      after = _mm256_min_epu32(after, _mm256_sub_epi32(after, nb_v));  // after mod nb
+      const __m256i leave = _mm256_cmpeq_epi32(_mm256_min_epu32(after, last_v), after);
+      const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)), lane);
+      auto m = static_cast<uint32_t>(
+          _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_and_si256(leave, live))));
+      // In increasing order; an entry the filling has already dropped from the end is past n.
+      for (; m != 0; m &= m - 1) {
+        const uint32_t j = i + static_cast<uint32_t>(std::countr_zero(m));
+        if (j >= n) break;
+        remove(j);
+      }
     }
-    if (kept == n) return;
-    std::memset(p_ + kHeader + size_t{kept} * 4, 0, size_t{n - kept} * 4);
-    Store(4, kept);
-    const uint32_t gone = n - kept;
+#else
+    for (uint32_t j = 0; j < n; ++j) {
+      if (leaves(Entry(j))) remove(j);
+    }
+#endif
+    if (gone == 0) return;
+    std::memset(p_ + kHeader + size_t{n} * 4, 0, size_t{total - n} * 4);
+    Store(4, n);
     if (gone > kTracked) {
       RecountSums();
       return;
