@@ -47,87 +47,73 @@ void ClearSlot(const RingLayout& l, const Offsets& o, std::byte* state, uint32_t
   if (l.KeepsMax()) StoreAt<double>(state + o.max + 8 * slot, -kInf);
 }
 
-// Without AVX, GCC warns that passing a 32-byte vector by value has another ABI there; these
-// helpers live in this file only (and are inlined), so no call crosses an ABI boundary.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
+// Two doubles: GCC's and Clang's vector extension, one SSE2 register (every x86-64). Written
+// by hand rather than left to the compiler, which keeps a floating-point sum in the order it is
+// written and so never vectorises one.
+typedef double V2 __attribute__((vector_size(16)));
 
-// Four doubles: GCC's and Clang's vector extension, one AVX register on x86-64-v3 (two SSE
-// registers below it). Written by hand rather than left to the compiler, which keeps a
-// floating-point sum in the order it is written and so never vectorises one.
-typedef double V4 __attribute__((vector_size(32)));
-
-inline V4 LoadV4(const std::byte* p) {
-  V4 v;
+inline V2 LoadV2(const std::byte* p) {
+  V2 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
+inline void StoreV2(std::byte* p, V2 v) { std::memcpy(p, &v, sizeof v); }
 // Lane-wise std::min(acc, x) and std::max(acc, x): the same operand wins a tie (so +0.0 and
 // -0.0 fold as in scalar code).
-inline V4 MinV4(V4 acc, V4 x) { return x < acc ? x : acc; }
-inline V4 MaxV4(V4 acc, V4 x) { return acc < x ? x : acc; }
+inline V2 MinV2(V2 acc, V2 x) { return x < acc ? x : acc; }
+inline V2 MaxV2(V2 acc, V2 x) { return acc < x ? x : acc; }
 
-// Running aggregates of a read, four lanes of each: slot s folds into lane s % 4, so four
-// consecutive slots are one vector step and the lanes are four independent dependency chains
-// (one chain of adds or min/max costs ~4 cycles per bucket). A slot's lane depends only on the
-// slot, so folding the same slots in any runs leaves the same lanes: every read path gives the
-// same aggregates bit for bit.
+// Running aggregates of a read, two chains of each (one chain of adds or min/max costs ~4
+// cycles per bucket): from the start of each run of slots, the first, third, ... slot folds
+// into chain 0 and the second, fourth, ... into chain 1, the two chains a vector's lanes, so
+// two slots are one vector step. The chains, and their sum (chain 0 + chain 1), are what a
+// scalar fold in that order gives: the same aggregates, to the bit, as every earlier version.
 struct Acc {
   uint64_t count = 0;
-  V4 sum = {0, 0, 0, 0}, sumsq = {0, 0, 0, 0};
-  V4 min = {kInf, kInf, kInf, kInf}, max = {-kInf, -kInf, -kInf, -kInf};
+  V2 sum = {0, 0}, sumsq = {0, 0};
+  V2 min = {kInf, kInf}, max = {-kInf, -kInf};
 
-  double Sum() const { return (sum[0] + sum[1]) + (sum[2] + sum[3]); }
-  double Sumsq() const { return (sumsq[0] + sumsq[1]) + (sumsq[2] + sumsq[3]); }
-  double Min() const { return std::min(std::min(min[0], min[1]), std::min(min[2], min[3])); }
-  double Max() const { return std::max(std::max(max[0], max[1]), std::max(max[2], max[3])); }
+  double Sum() const { return sum[0] + sum[1]; }
+  double Sumsq() const { return sumsq[0] + sumsq[1]; }
+  double Min() const { return std::min(min[0], min[1]); }
+  double Max() const { return std::max(max[0], max[1]); }
 };
 
 // A ring's arrays (past its cursor, if any): an aggregate not kept has none.
-struct Arrays {
-  std::byte *sums, *sumsqs, *mins, *maxs, *counts;
+template <typename Byte>
+struct ArraysOf {
+  Byte *sums, *sumsqs, *mins, *maxs, *counts;
 };
+using Arrays = ArraysOf<std::byte>;
 
-inline Arrays ArraysAt(std::byte* state, const Offsets& o) {
-  return {state + o.sum, state + o.sumsq, state + o.min, state + o.max, state + o.count};
-}
-
-// Folds slots [begin, end) into `acc`, for one combination of kept aggregates: slot by slot
-// up to a multiple of 4, then four at a time, then the last few. (The loops are spelled out:
-// runs are a few slots long, too short for the compiler's vectorised loops to pay for their
-// set-up.)
+// Folds slots [begin, end) into `acc`, for one combination of kept aggregates: two at a time,
+// then the last one into chain 0. (Spelled out: runs are a few slots long, too short for the
+// compiler's vectorised loops to pay for their set-up.)
 template <bool kSum, bool kSumsq, bool kMin, bool kMax>
-inline void Fold(const Arrays& a, uint32_t begin, uint32_t end, Acc& acc) {
-  auto one = [&](uint32_t s) {
-    const uint32_t j = s & 3;
-    acc.count += LoadAt<uint32_t>(a.counts + 4 * s);
-    if constexpr (kSum) acc.sum[j] += LoadAt<double>(a.sums + 8 * s);
-    if constexpr (kSumsq) acc.sumsq[j] += LoadAt<double>(a.sumsqs + 8 * s);
-    if constexpr (kMin) acc.min[j] = std::min<double>(acc.min[j], LoadAt<double>(a.mins + 8 * s));
-    if constexpr (kMax) acc.max[j] = std::max<double>(acc.max[j], LoadAt<double>(a.maxs + 8 * s));
-  };
+inline void Fold(const ArraysOf<const std::byte>& a, uint32_t begin, uint32_t end, Acc& acc) {
   uint32_t s = begin;
-  while (s < end && (s & 3) != 0) one(s++);
-  for (; s + 4 <= end; s += 4) {
-    acc.count += uint64_t{LoadAt<uint32_t>(a.counts + 4 * s)} +
-                 LoadAt<uint32_t>(a.counts + 4 * s + 4) + LoadAt<uint32_t>(a.counts + 4 * s + 8) +
-                 LoadAt<uint32_t>(a.counts + 4 * s + 12);
-    if constexpr (kSum) acc.sum += LoadV4(a.sums + 8 * s);
-    if constexpr (kSumsq) acc.sumsq += LoadV4(a.sumsqs + 8 * s);
-    if constexpr (kMin) acc.min = MinV4(acc.min, LoadV4(a.mins + 8 * s));
-    if constexpr (kMax) acc.max = MaxV4(acc.max, LoadV4(a.maxs + 8 * s));
+  for (; s + 2 <= end; s += 2) {
+    acc.count +=
+        uint64_t{LoadAt<uint32_t>(a.counts + 4 * s)} + LoadAt<uint32_t>(a.counts + 4 * s + 4);
+    if constexpr (kSum) acc.sum += LoadV2(a.sums + 8 * s);
+    if constexpr (kSumsq) acc.sumsq += LoadV2(a.sumsqs + 8 * s);
+    if constexpr (kMin) acc.min = MinV2(acc.min, LoadV2(a.mins + 8 * s));
+    if constexpr (kMax) acc.max = MaxV2(acc.max, LoadV2(a.maxs + 8 * s));
   }
-  if (s < end) one(s++);
-  if (s < end) one(s++);
-  if (s < end) one(s);
+  if (s < end) {
+    acc.count += LoadAt<uint32_t>(a.counts + 4 * s);
+    if constexpr (kSum) acc.sum[0] += LoadAt<double>(a.sums + 8 * s);
+    if constexpr (kSumsq) acc.sumsq[0] += LoadAt<double>(a.sumsqs + 8 * s);
+    if constexpr (kMin) acc.min[0] = std::min<double>(acc.min[0], LoadAt<double>(a.mins + 8 * s));
+    if constexpr (kMax) acc.max[0] = std::max<double>(acc.max[0], LoadAt<double>(a.maxs + 8 * s));
+  }
 }
 
 template <bool kSum, bool kSumsq, bool kMin, bool kMax>
 void FoldRuns(const Offsets& o, const std::byte* state, uint32_t begin, uint32_t end,
               uint32_t wrapped, Acc& acc) {
-  // Fold only reads through the arrays.
-  const Arrays a = ArraysAt(const_cast<std::byte*>(state), o);
+  const ArraysOf<const std::byte> a{state + o.sum, state + o.sumsq, state + o.min, state + o.max,
+                                    state + o.count};
   Fold<kSum, kSumsq, kMin, kMax>(a, begin, end, acc);
   Fold<kSum, kSumsq, kMin, kMax>(a, 0, wrapped, acc);
 }
@@ -141,30 +127,24 @@ constexpr std::array<FoldFn, sizeof...(I)> MakeFolds(std::index_sequence<I...>) 
 }
 constexpr std::array<FoldFn, 16> kFolds = MakeFolds(std::make_index_sequence<16>{});
 
-inline void StoreV4(std::byte* p, V4 v) { std::memcpy(p, &v, sizeof v); }
-
-// Empties slots [begin, end), four at a time where it can (spelled out as Fold is).
+// Empties slots [begin, end), two at a time (spelled out as Fold is).
 template <bool kSum, bool kSumsq, bool kMin, bool kMax>
 inline void Clear(const Arrays& a, uint32_t begin, uint32_t end) {
-  auto one = [&](uint32_t s) {
+  uint32_t s = begin;
+  for (; s + 2 <= end; s += 2) {
+    StoreAt<uint64_t>(a.counts + 4 * s, 0);
+    if constexpr (kSum) StoreV2(a.sums + 8 * s, V2{0, 0});
+    if constexpr (kSumsq) StoreV2(a.sumsqs + 8 * s, V2{0, 0});
+    if constexpr (kMin) StoreV2(a.mins + 8 * s, V2{kInf, kInf});
+    if constexpr (kMax) StoreV2(a.maxs + 8 * s, V2{-kInf, -kInf});
+  }
+  if (s < end) {
     StoreAt<uint32_t>(a.counts + 4 * s, 0);
     if constexpr (kSum) StoreAt<double>(a.sums + 8 * s, 0.0);
     if constexpr (kSumsq) StoreAt<double>(a.sumsqs + 8 * s, 0.0);
     if constexpr (kMin) StoreAt<double>(a.mins + 8 * s, kInf);
     if constexpr (kMax) StoreAt<double>(a.maxs + 8 * s, -kInf);
-  };
-  uint32_t s = begin;
-  for (; s + 4 <= end; s += 4) {
-    StoreAt<uint64_t>(a.counts + 4 * s, 0);
-    StoreAt<uint64_t>(a.counts + 4 * s + 8, 0);
-    if constexpr (kSum) StoreV4(a.sums + 8 * s, V4{0, 0, 0, 0});
-    if constexpr (kSumsq) StoreV4(a.sumsqs + 8 * s, V4{0, 0, 0, 0});
-    if constexpr (kMin) StoreV4(a.mins + 8 * s, V4{kInf, kInf, kInf, kInf});
-    if constexpr (kMax) StoreV4(a.maxs + 8 * s, V4{-kInf, -kInf, -kInf, -kInf});
   }
-  if (s < end) one(s++);
-  if (s < end) one(s++);
-  if (s < end) one(s);
 }
 
 // RingAddReadAt at or past the newest bucket (gap = k - newest, clamped to nb; nb when the
@@ -227,7 +207,7 @@ void AddReadNewest(uint32_t nb, std::byte* state, uint32_t slot, int64_t gap, do
     return;
   }
   Acc acc;
-  Fold<kSum, kSumsq, kMin, kMax>(a, 0, nb, acc);
+  Fold<kSum, kSumsq, kMin, kMax>({a.sums, a.sumsqs, a.mins, a.maxs, a.counts}, 0, nb, acc);
   out = WindowAgg{acc.count, acc.Sum(), acc.Sumsq(), nan, nan};  // count >= 1: the add
   if constexpr (kMin) out.min = acc.Min();
   if constexpr (kMax) out.max = acc.Max();

@@ -136,7 +136,7 @@ TEST(Ring, AddReadAtMatchesAddThenRead) {
   auto bits = [](double x) { return std::bit_cast<uint64_t>(x); };
   std::mt19937_64 rng(11);
   for (int aggs = 0; aggs < 16; ++aggs) {
-    for (uint16_t nb : {1, 2, 5, 10, 12, 13}) {
+    for (uint16_t nb : {1, 2, 3, 4, 5, 7, 8, 10, 12, 13}) {
       for (bool own : {false, true}) {
         RingLayout l{
             nb, 1000, (aggs & 1) != 0, (aggs & 2) != 0, false, (aggs & 4) != 0, (aggs & 8) != 0,
@@ -189,6 +189,33 @@ TEST(Ring, AddReadAtMatchesAddThenRead) {
       }
     }
   }
+}
+
+// The order a read adds the buckets in is part of the result: sums of values that are not
+// exact in binary round differently in another order, and a min or max over +0.0 and -0.0
+// depends on which one meets the other first. A read folds, from the first slot, slots 0, 2,
+// ... into one chain and 1, 3, ... into another, and adds the two: as every version has, so
+// that an upgrade does not move a feature's last bits.
+TEST(Ring, ReadOrderIsPinned) {
+  const RingLayout l = AllAggs(4, 10);
+  Blob b(RingBytes(l));
+  RingInit(l, b.data());
+  const double v[4] = {0.1, 0.7, 0.2, 0.3};
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(RingAdd(l, b.data(), 10 * i, v[i]));
+  const WindowAgg a = RingRead(l, b.data(), 30);
+  const double chains = (0.0 + v[0] + v[2]) + (0.0 + v[1] + v[3]);
+  EXPECT_EQ(std::bit_cast<uint64_t>(a.sum), std::bit_cast<uint64_t>(chains));
+  EXPECT_NE(chains, (v[0] + v[1]) + (v[2] + v[3]));  // the order matters for these values
+
+  Blob z(RingBytes(l));
+  RingInit(l, z.data());
+  const double w[4] = {1.0, 0.0, -0.0, 1.0};
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(RingAdd(l, z.data(), 10 * i, w[i]));
+  // Chain 0 meets 1 then -0.0; chain 1 meets +0.0 then 1: min(-0.0, +0.0) is the first.
+  const WindowAgg m = RingRead(l, z.data(), 30);
+  EXPECT_EQ(m.min, 0.0);
+  EXPECT_TRUE(std::signbit(m.min));
+  EXPECT_FALSE(std::signbit(m.max));  // 1.0
 }
 
 TEST(Ring, BucketIndexIsFloorDivision) {
