@@ -742,7 +742,9 @@ struct FeatureEngine::Impl {
       const bool same = lat == plat && lon == plon && std::isfinite(lat) && std::isfinite(lon);
       const double km = same ? 0.0 : fi::HaversineKm(plat, plon, lat, lon);  // NaN if any is
       put(g.distance, km);
-      put(g.speed, last_time == INT64_MIN ? kNaN : fi::SpeedKmh(km, t - last_time));
+      if (g.speed >= 0) {
+        put(g.speed, last_time == INT64_MIN ? kNaN : fi::SpeedKmh(km, t - last_time));
+      }
     }
     for (const auto& r : l.recents) {
       put(r.feature,

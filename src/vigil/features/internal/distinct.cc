@@ -367,6 +367,10 @@ class SparseHll {
     return {found, top};
   }
 
+  // The highest rank register `idx` has in any row (0 if none): Find with a key no entry has
+  // (rows are below 65535, and this one's row would be 0xFFFF).
+  uint32_t TopOf(uint32_t idx) const { return Find(0xFF'FFFF, idx).top; }
+
   // Sets a register of a row (to the max of its rank and the one given), keeping the sums of
   // the union in step. Returns false, changing nothing, when it needs a new entry and the
   // block is full.
@@ -483,9 +487,8 @@ class SparseHll {
           removed[m] = 0;
         }
       }
-      // The union's register was max(was, now) and is now `now`. No (row, register) key is
-      // ~0u >> 8, so Find only takes the register's highest rank.
-      const uint32_t now = Find(~0u >> 8, idx).top;
+      // The union's register was max(was, now) and is now `now`.
+      const uint32_t now = TopOf(idx);
       if (was > now) {
         s.Remove(was);
         s.Add(now);
