@@ -215,7 +215,15 @@ TEST(Ring, ReadOrderIsPinned) {
   const WindowAgg m = RingRead(l, z.data(), 30);
   EXPECT_EQ(m.min, 0.0);
   EXPECT_TRUE(std::signbit(m.min));
-  EXPECT_FALSE(std::signbit(m.max));  // 1.0
+
+  Blob y(RingBytes(l));
+  RingInit(l, y.data());
+  const double u[4] = {-1.0, -0.0, 0.0, -1.0};
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(RingAdd(l, y.data(), 10 * i, u[i]));
+  // Chain 0 meets -1 then +0.0; chain 1 meets -0.0 then -1: max(+0.0, -0.0) is the first.
+  const WindowAgg x = RingRead(l, y.data(), 30);
+  EXPECT_EQ(x.max, 0.0);
+  EXPECT_FALSE(std::signbit(x.max));
 }
 
 TEST(Ring, BucketIndexIsFloorDivision) {
