@@ -3,6 +3,8 @@
 // time to checkpoint and restore one worker's state of 1M cards. *WithAnomaly adds one
 // anomaly score over three card inputs to the example (its cost, docs/features.md).
 // Run: build/release/src/vigil/features/feature_engine_benchmark
+// VIGIL_BENCH_SMOKE=1 shrinks every case a hundredfold (events, cards) so that scripts/test can
+// run each one once under the sanitizers in seconds; its figures mean nothing.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vigil/config/pipeline.h"
@@ -26,6 +29,15 @@
 #include "vigil/source/record_source.h"
 
 namespace {
+
+// n, or n / 100 in a smoke run (VIGIL_BENCH_SMOKE set and not "0").
+int64_t Scaled(int64_t n) {
+  static const bool smoke = [] {
+    const char* v = std::getenv("VIGIL_BENCH_SMOKE");
+    return v != nullptr && *v != '\0' && std::string_view(v) != "0";
+  }();
+  return smoke ? std::max<int64_t>(1, n / 100) : n;
+}
 
 struct Fixture {
   vigil::config::Pipeline pipeline;
@@ -74,13 +86,13 @@ struct Fixture {
 };
 
 const Fixture& Data() {
-  static const Fixture f(500000);
+  static const Fixture f(static_cast<uint64_t>(Scaled(500000)));
   return f;
 }
 
 // The example plus one anomaly score over three card inputs (docs/features.md).
 const Fixture& DataWithAnomaly() {
-  static const Fixture f(500000,
+  static const Fixture f(static_cast<uint64_t>(Scaled(500000)),
                          "  - {name: card_anomaly, entity: card, op: anomaly, of: [amount, "
                          "card_km_from_last, card_secs_since_last]}\n");
   return f;
@@ -272,7 +284,7 @@ void BM_NewCards(benchmark::State& state) {
       static_cast<double>(cards * static_cast<int64_t>(state.iterations())) * 1e-9,
       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_NewCards)->Arg(2000000)->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_NewCards)->Arg(Scaled(2000000))->Unit(benchmark::kMillisecond)->Iterations(2);
 
 // The example's feature work with a production-sized card population: `cards` cards made
 // first (one event each, ~0.9 KiB of state per card), then the generated stream with each
@@ -318,7 +330,7 @@ void BM_CardFraudFeaturesManyCards(benchmark::State& state) {
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_CardFraudFeaturesManyCards)
-    ->Arg(2000000)
+    ->Arg(Scaled(2000000))
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3);
 
@@ -343,7 +355,7 @@ void BM_CheckpointSave(benchmark::State& state) {
   state.counters["file_MiB"] = static_cast<double>(bytes) / 1048576.0;
   state.SetBytesProcessed(static_cast<int64_t>(bytes * state.iterations()));
 }
-BENCHMARK(BM_CheckpointSave)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_CheckpointSave)->Arg(Scaled(1000000))->Unit(benchmark::kMillisecond)->Iterations(2);
 
 void BM_CheckpointRestore(benchmark::State& state) {
   const Fixture& f = Data();
@@ -366,7 +378,7 @@ void BM_CheckpointRestore(benchmark::State& state) {
   state.counters["entities"] = static_cast<double>(entities);
   std::remove(CheckpointPath().c_str());
 }
-BENCHMARK(BM_CheckpointRestore)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_CheckpointRestore)->Arg(Scaled(1000000))->Unit(benchmark::kMillisecond)->Iterations(2);
 
 // A Kafka run's partition snapshot (engine.cc): one partition's entities of 4 (1M cards in
 // all), saved untagged into memory, and loaded into an empty engine under another tag.
@@ -400,7 +412,7 @@ void BM_PartitionSnapshot(benchmark::State& state) {
   state.counters["MiB"] = static_cast<double>(bytes.size()) / 1048576.0;
 }
 BENCHMARK(BM_PartitionSnapshot)
-    ->ArgsProduct({{1000000}, {0, 1}})
+    ->ArgsProduct({{Scaled(1000000)}, {0, 1}})
     ->ArgNames({"cards", "new_buffer"})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(4);
@@ -413,7 +425,7 @@ void BM_SnapshotEveryPartition(benchmark::State& state) {
   const auto partitions = static_cast<size_t>(state.range(0));
   static std::map<size_t, std::unique_ptr<vigil::features::FeatureEngine>> engines;
   auto& engine = engines[partitions];
-  if (!engine) engine = EngineWithCards(f, 1000000, static_cast<int>(partitions));
+  if (!engine) engine = EngineWithCards(f, Scaled(1000000), static_cast<int>(partitions));
   std::vector<std::string> bytes(partitions);
   const auto snapshot = [&] {
     std::deque<vigil::SnapshotWriter> writers;
@@ -472,7 +484,7 @@ void BM_PartitionRestore(benchmark::State& state) {
   }
   state.counters["entities"] = static_cast<double>(entities);
 }
-BENCHMARK(BM_PartitionRestore)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_PartitionRestore)->Arg(Scaled(1000000))->Unit(benchmark::kMillisecond)->Iterations(2);
 
 }  // namespace
 
