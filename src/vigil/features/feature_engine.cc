@@ -634,23 +634,31 @@ struct FeatureEngine::Impl {
   std::vector<std::unique_ptr<EntityTable>> tables;
   std::vector<size_t> derived;  // the ratio and diff features, in feature order
   // Per-event scratch, sized for the largest layout at construction (no allocation per event).
-  std::vector<int64_t> step_bucket;   // by step: bucket of the event's time
-  std::vector<uint8_t> gate_passed;   // by gate
-  std::vector<int64_t> gate_before;   // by gate: cursor before the event
-  std::vector<int64_t> clock_before;  // by clock: newest bucket before the event
-  std::vector<int64_t> clock_after;   // by clock: newest bucket after it
-  std::vector<uint64_t> hashes;       // by hashed field
-  std::vector<double> anomaly_x;      // by anomaly input: its value on the event
+  struct GateNow {
+    int64_t before;  // the gate's cursor before the event
+    bool passed;     // the event passes the gate
+  };
+  // A clock on the event: what a window's update needs, in one place (one index, no chain of
+  // lookups through gate and step).
+  struct ClockNow {
+    int64_t k;       // bucket of the event's time, in the clock's step
+    int64_t before;  // newest bucket before the event (fi::kNoBucket: none)
+    int64_t after;   // newest bucket after it
+    bool add;        // the event passes the clock's gate
+  };
+  std::vector<int64_t> step_bucket;  // by step: bucket of the event's time
+  std::vector<GateNow> gate_now;     // by gate
+  std::vector<ClockNow> clock_now;   // by clock
+  std::vector<uint64_t> hashes;      // by hashed field
+  std::vector<double> anomaly_x;     // by anomaly input: its value on the event
 
   void SizeScratch(const Layout& l) {
     auto grow = [](auto& v, size_t n) {
       if (v.size() < n) v.resize(n);
     };
     grow(step_bucket, l.steps.size());
-    grow(gate_passed, l.gates.size());
-    grow(gate_before, l.gates.size());
-    grow(clock_before, l.clocks.size());
-    grow(clock_after, l.clocks.size());
+    grow(gate_now, l.gates.size());
+    grow(clock_now, l.clocks.size());
     grow(hashes, l.hashed.size());
     grow(anomaly_x, l.anomaly_inputs.size());
   }
@@ -668,42 +676,45 @@ struct FeatureEngine::Impl {
     const int64_t last_time = LoadI64(b + Layout::kLastTime);
     const int64_t last_seen = LoadI64(b + Layout::kLastSeen);
     // 0. Buckets and cursors: the event's bucket per step, each window's newest bucket before
-    // and after the event.
-    for (size_t i = 0; i < l.steps.size(); ++i) step_bucket[i] = l.steps[i].div.Floor(t);
-    for (size_t i = 0; i < l.gates.size(); ++i) {
-      const auto& g = l.gates[i];
-      gate_passed[i] = Passes(e, g);
-      gate_before[i] = g.offset == 0 ? last_seen : LoadI64(b + g.offset);
+    // and after the event. The scratch arrays' addresses are held in locals: the blob is bytes,
+    // whose every store could otherwise change a vector's pointer as far as the compiler knows.
+    int64_t* const buckets = step_bucket.data();
+    GateNow* const gates = gate_now.data();
+    ClockNow* const clocks = clock_now.data();
+    uint64_t* const hash_of = hashes.data();
+    {
+      size_t i = 0;
+      for (const auto& st : l.steps) buckets[i++] = st.div.Floor(t);
+      i = 0;
+      for (const auto& g : l.gates) {
+        gates[i++] = {g.offset == 0 ? last_seen : LoadI64(b + g.offset), Passes(e, g)};
+      }
+      i = 0;
+      for (const auto& c : l.clocks) {
+        const GateNow& g = gates[c.gate];
+        const int64_t k = buckets[c.step];
+        const int64_t before = g.before == INT64_MIN
+                                   ? fi::kNoBucket
+                                   : l.steps[static_cast<size_t>(c.step)].div.Floor(g.before);
+        clocks[i++] = {k, before, g.passed ? std::max(before, k) : before, g.passed};
+      }
+      i = 0;
+      for (const int field : l.hashed) hash_of[i++] = ValueHash(e, field);
     }
-    for (size_t i = 0; i < l.clocks.size(); ++i) {
-      const auto& c = l.clocks[i];
-      const auto g = static_cast<size_t>(c.gate);
-      const auto& div = l.steps[static_cast<size_t>(c.step)].div;
-      const int64_t before =
-          gate_before[g] == INT64_MIN ? fi::kNoBucket : div.Floor(gate_before[g]);
-      clock_before[i] = before;
-      clock_after[i] =
-          gate_passed[g] ? std::max(before, step_bucket[static_cast<size_t>(c.step)]) : before;
-    }
-    for (size_t i = 0; i < l.hashed.size(); ++i) hashes[i] = ValueHash(e, l.hashed[i]);
     // 1. Fold the event into the windows and read them: window features include the event.
     auto put = [&out](int feature, double v) {
       if (feature >= 0) out[static_cast<size_t>(feature)] = v;
     };
-    for (size_t i = 0; i < l.rings.size(); ++i) {
-      const auto& r = l.rings[i];
-      const auto& c = l.clocks[static_cast<size_t>(r.clock)];
-      const int64_t k = step_bucket[static_cast<size_t>(c.step)];
-      const uint32_t slot = r.slots.Mod(k);
-      const bool add = gate_passed[static_cast<size_t>(c.gate)] != 0;
-      double v = add && r.of >= 0 ? NumericValue(e, r.of) : 0.0;
+    for (const auto& r : l.rings) {
+      const ClockNow& c = clocks[r.clock];
+      const uint32_t slot = r.slots.Mod(c.k);
+      double v = c.add && r.of >= 0 ? NumericValue(e, r.of) : 0.0;
       // Only a count shares a ring with an always-present field; were the decoder to let
       // a value be missing, count the event rather than poison the sums.
       if (std::isnan(v)) v = 0.0;
       fi::WindowAgg a;
-      fi::RingAddReadAt(r.layout, r.add_read, b + r.offset, k, slot,
-                        clock_before[static_cast<size_t>(r.clock)],
-                        clock_after[static_cast<size_t>(r.clock)], add, v, a);
+      fi::RingAddReadAt(r.layout, r.add_read, b + r.offset, c.k, slot, c.before, c.after, c.add, v,
+                        a);
       const double n = static_cast<double>(a.count);
       put(r.out.count, n);
       put(r.out.sum, a.sum);
@@ -723,14 +734,9 @@ struct FeatureEngine::Impl {
       }
     }
     for (const auto& d : l.distincts) {
-      const auto& c = l.clocks[static_cast<size_t>(d.clock)];
-      const int64_t k = step_bucket[static_cast<size_t>(c.step)];
-      if (gate_passed[static_cast<size_t>(c.gate)]) {
-        table.AddDistinct(d, b, k, clock_before[static_cast<size_t>(d.clock)],
-                          hashes[static_cast<size_t>(d.hash)]);
-      }
-      put(d.feature,
-          fi::DistinctReadAt(d.layout, b + d.offset, k, clock_after[static_cast<size_t>(d.clock)]));
+      const ClockNow& c = clocks[d.clock];
+      if (c.add) table.AddDistinct(d, b, c.k, c.before, hash_of[d.hash]);
+      put(d.feature, fi::DistinctReadAt(d.layout, b + d.offset, c.k, c.after));
     }
     // 2. The history as of before the event. Distance from the previous position, once per
     // position for both the distance and the speed. The same finite place as before is 0 km
@@ -747,11 +753,9 @@ struct FeatureEngine::Impl {
       }
     }
     for (const auto& r : l.recents) {
-      put(r.feature,
-          e.values[static_cast<size_t>(r.of)].kind == Value::Kind::kNull ? kNaN
-          : fi::RecentSeenBefore(r.capacity, b + r.offset, hashes[static_cast<size_t>(r.hash)])
-              ? 0.0
-              : 1.0);
+      put(r.feature, e.values[static_cast<size_t>(r.of)].kind == Value::Kind::kNull    ? kNaN
+                     : fi::RecentSeenBefore(r.capacity, b + r.offset, hash_of[r.hash]) ? 0.0
+                                                                                       : 1.0);
     }
     for (const auto& x : l.lasts) put(x.feature, LoadF64(b + x.offset));
     for (const int f : l.since) {
@@ -801,9 +805,12 @@ struct FeatureEngine::Impl {
       StoreF64(b + g.offset, lat);
       StoreF64(b + g.offset + 8, lon);
     }
-    for (size_t i = 0; i < l.gates.size(); ++i) {
-      const auto& g = l.gates[i];
-      if (g.offset != 0 && gate_passed[i] && t > gate_before[i]) StoreI64(b + g.offset, t);
+    {
+      size_t i = 0;
+      for (const auto& g : l.gates) {
+        const GateNow& now = gates[i++];
+        if (g.offset != 0 && now.passed && t > now.before) StoreI64(b + g.offset, t);
+      }
     }
     StoreI64(b + Layout::kLastTime, t);
     if (t > last_seen) StoreI64(b + Layout::kLastSeen, t);
