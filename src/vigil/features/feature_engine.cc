@@ -1,12 +1,10 @@
 #include "vigil/features/feature_engine.h"
 
 #include <algorithm>
-#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <stdexcept>
 #include <string>
 
@@ -372,36 +370,6 @@ double LoadF64(const std::byte* p) {
 }
 void StoreF64(std::byte* p, double v) { std::memcpy(p, &v, sizeof v); }
 
-// The entity index's hash of a key. A key is already a well-mixed 128-bit hash of the entity
-// id, so one 64x64->128-bit multiply of its halves, folded, spreads it over the table. The
-// halves are first XORed with a secret drawn once per process: the id hash is a public
-// function, and ids can come from outside (device ids above all), so without the secret a
-// chosen set of ids could land in one probe group and slow a worker down. absl::Hash, which
-// this replaces, mixes each half in turn from a per-process seed: two dependent multiplies
-// where this needs one, on each of the three lookups per entity an event makes (the two hints
-// and the update): ~90 of ~4,600 instructions per event (scripts/bench-instructions).
-class KeyHash {
- public:
-  KeyHash() : seed_(Secret()) {}
-  size_t operator()(const Hash128& k) const {
-    __extension__ using U128 = unsigned __int128;
-    const U128 p = static_cast<U128>(k.lo ^ seed_[0]) * (k.hi ^ seed_[1]);
-    return static_cast<size_t>(static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64));
-  }
-
- private:
-  static std::array<uint64_t, 2> Secret() {
-    static const std::array<uint64_t, 2> secret = [] {
-      std::random_device rd;
-      std::array<uint64_t, 2> s{};
-      for (auto& w : s) w = uint64_t{rd()} << 32 | rd();
-      return s;
-    }();
-    return secret;
-  }
-  std::array<uint64_t, 2> seed_;
-};
-
 // All entities of one type owned by one worker.
 class EntityTable {
  public:
@@ -633,7 +601,7 @@ class EntityTable {
 
   Layout layout_;
   int64_t ttl_us_;
-  absl::flat_hash_map<Hash128, uint32_t, KeyHash> index_;
+  absl::flat_hash_map<Hash128, uint32_t> index_;
   fi::Region keys_;  // Hash128 by slot: a slot's index entry when evicting, its key when saving
   fi::Region slab_;  // the blobs, by slot
   std::vector<uint32_t> free_;
