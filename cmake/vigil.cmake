@@ -7,8 +7,15 @@ function(vigil_test name)
   endif()
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  # Scratch files (::testing::TempDir()) go under the build directory, not /tmp: two checkouts
+  # testing at once on one machine do not race on the same file names, and nothing is left
+  # behind in /tmp.
+  set(tmp ${CMAKE_BINARY_DIR}/test-tmp)
+  file(MAKE_DIRECTORY ${tmp})
+  # One value per property: gtest_discover_tests passes each list element on as an argument
+  # of its own, so "LABELS stage;unit" set only the stage label and shifted the pairs after it.
   gtest_discover_tests(${name}
-    PROPERTIES LABELS "${T_LABEL};unit"
+    PROPERTIES LABELS ${T_LABEL} ENVIRONMENT "TEST_TMPDIR=${tmp}"
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
     DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -78,8 +78,13 @@ def run(vigil, pipeline, events, workers):
 
 def main():
     vigil, case = sys.argv[1], sys.argv[2]
+    # The pipeline and events files are written from the case, so nothing is kept after.
+    with tempfile.TemporaryDirectory(prefix="vigil-feature-") as tmp:
+        return check(vigil, case, tmp)
+
+
+def check(vigil, case, tmp):
     spec, events, want = parse(case)
-    tmp = tempfile.mkdtemp(prefix="vigil-feature-")
     pipeline = os.path.join(tmp, "pipeline.yaml")
     with open(pipeline, "w") as f:
         f.write(INPUT + spec + "\n")

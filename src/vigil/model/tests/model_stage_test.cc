@@ -86,7 +86,7 @@ TrainedModel TrainOnPipelineColumns(int rounds = 30, bool inverted = false) {
 class ModelStageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
+    dir_ = std::filesystem::path(::testing::TempDir()) /
            ("vigil-model-stage-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
     SaveModel(TrainOnPipelineColumns(), (dir_ / "model.json").string());

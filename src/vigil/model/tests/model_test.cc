@@ -128,7 +128,7 @@ TEST_F(ModelTest, MetadataDescribesTheTraining) {
 TEST_F(ModelTest, SaveLoadRoundTripGivesIdenticalScores) {
   std::string leaf = "vigil_model_test_";
   leaf += std::to_string(::getpid());
-  const auto dir = std::filesystem::temp_directory_path() / leaf;
+  const auto dir = std::filesystem::path(::testing::TempDir()) / leaf;
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "model.json").string();
   SaveModel(*model_, path);

@@ -653,7 +653,7 @@ class ListFileTest : public ::testing::Test {
  protected:
   std::string Write(const std::string& content) {
     const std::string path =
-        (std::filesystem::temp_directory_path() /
+        (std::filesystem::path(::testing::TempDir()) /
          ("vigil_rules_list_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
           "_" + std::to_string(files_.size()) + ".txt"))
             .string();
