@@ -184,7 +184,7 @@ struct Layout {
   std::vector<Anomaly> anomalies;
   std::vector<AnomalyInput> anomaly_inputs;
   std::vector<int> hashed;  // fields whose value hashes distinct counts and recent sets use
-  std::vector<int> since;   // the time_since_last features
+  int since = -1;           // the time_since_last feature (another one is a copy of it)
   std::vector<Copy> copies;
   size_t bytes = 16;
 
@@ -334,7 +334,7 @@ Layout MakeLayout(const config::Pipeline& pipeline, const Spec& spec, int entity
         }
         break;
       case Op::kTimeSinceLast:
-        l.since.push_back(feature);
+        send(l.since);
         break;
       case Op::kRatio:
       case Op::kDiff:
@@ -758,9 +758,7 @@ struct FeatureEngine::Impl {
                                                                                        : 1.0);
     }
     for (const auto& x : l.lasts) put(x.feature, LoadF64(b + x.offset));
-    for (const int f : l.since) {
-      put(f, last_time == INT64_MIN ? kNaN : static_cast<double>(t - last_time) / 1e6);
-    }
+    put(l.since, last_time == INT64_MIN ? kNaN : static_cast<double>(t - last_time) / 1e6);
     for (const auto& ew : l.ews) {
       fi::EwStats st;
       std::memcpy(&st, b + ew.offset, sizeof st);
