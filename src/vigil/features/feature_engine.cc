@@ -758,7 +758,9 @@ struct FeatureEngine::Impl {
                                                                                        : 1.0);
     }
     for (const auto& x : l.lasts) put(x.feature, LoadF64(b + x.offset));
-    put(l.since, last_time == INT64_MIN ? kNaN : static_cast<double>(t - last_time) / 1e6);
+    if (l.since >= 0) {  // no division for an entity without the feature
+      put(l.since, last_time == INT64_MIN ? kNaN : static_cast<double>(t - last_time) / 1e6);
+    }
     for (const auto& ew : l.ews) {
       fi::EwStats st;
       std::memcpy(&st, b + ew.offset, sizeof st);
