@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,10 +36,15 @@ class FeatureEngine {
   void UpdateEntity(int entity, const Hash128& key, const Event& event, std::span<double> out);
   // Hints for a worker that knows which entities come next (a batch): the state of an
   // entity lives in memory a cache miss or two away (its index entry, then its blob), and
-  // these start loading it while the worker updates others. PrefetchIndex(entity, key) a
-  // couple of updates before UpdateEntity(entity, key, ...), PrefetchState one before. They
-  // change nothing and cost a hash lookup; an unknown key is ignored.
+  // these start loading it while the worker updates others. PrefetchIndex(entity, key)
+  // kIndexAhead updates (of that entity type) before UpdateEntity(entity, key, ...),
+  // PrefetchState kStateAhead before. They change nothing and cost a hash lookup; an unknown
+  // key is ignored.
   void PrefetchIndex(int entity, const Hash128& key) const;
+  // The distances, measured (bench/RESULTS.md, "Twelfth pass"): 8 and 4 took ~3% off the
+  // card-fraud example's time per event against 2 and 1; 16 and 8 gave part of it back.
+  static constexpr size_t kIndexAhead = 8;
+  static constexpr size_t kStateAhead = 4;
   void PrefetchState(int entity, const Hash128& key) const;
   // Writes the derived (ratio / diff) features into `out`; needs every other feature there.
   void Derive(const Event& event, std::span<double> out) const;

@@ -178,15 +178,19 @@ BENCHMARK(BM_CardFraudFeaturesEventsCached)->Unit(benchmark::kMillisecond)->Iter
 
 // As the engine's worker runs it (src/vigil/engine/engine.cc: phase 1, then Derive in phase
 // 2): the stream in batches of the pipeline's batch_size; per batch, each entity type in turn
-// over the batch's events (index entries two events ahead, blobs one ahead, as the worker
-// hints), then each event's derived features. Each batch's events are read once, untimed,
-// before its work: the router has just decoded them, so a worker finds them in cache.
+// over the batch's events that have it (hinting kIndexAhead and kStateAhead updates ahead,
+// as the worker does), then each event's derived features. Each batch's events are read once,
+// untimed, before its work: the router has just decoded them, so a worker finds them in cache.
 void BM_CardFraudFeaturesAsWorker(benchmark::State& state) {
   const Fixture& f = Data();
   const size_t fc = f.spec.features.size();
   const size_t batch = f.pipeline.batch_size;
   const size_t entities = f.spec.entities.size();
   std::vector<double> feats(batch * fc);
+  std::vector<size_t> own;  // the batch's events that have the entity type at hand
+  own.reserve(batch);
+  constexpr size_t kIndexAhead = vigil::features::FeatureEngine::kIndexAhead;
+  constexpr size_t kStateAhead = vigil::features::FeatureEngine::kStateAhead;
   uint64_t processed = 0;
   uint64_t touched = 0;
   for (auto _ : state) {
@@ -206,13 +210,16 @@ void BM_CardFraudFeaturesAsWorker(benchmark::State& state) {
       state.ResumeTiming();
       for (size_t en = 0; en < entities; ++en) {
         const auto e = static_cast<int>(en);
-        const auto has = [&](size_t i) {
-          return i < end && (f.keys[i][en].lo != 0 || f.keys[i][en].hi != 0);
-        };
+        own.clear();
         for (size_t i = at; i < end; ++i) {
-          if (has(i + 2)) engine.PrefetchIndex(e, f.keys[i + 2][en]);
-          if (has(i + 1)) engine.PrefetchState(e, f.keys[i + 1][en]);
-          if (!has(i)) continue;
+          if (f.keys[i][en].lo != 0 || f.keys[i][en].hi != 0) own.push_back(i);
+        }
+        for (size_t j = 0; j < own.size(); ++j) {
+          if (j + kIndexAhead < own.size())
+            engine.PrefetchIndex(e, f.keys[own[j + kIndexAhead]][en]);
+          if (j + kStateAhead < own.size())
+            engine.PrefetchState(e, f.keys[own[j + kStateAhead]][en]);
+          const size_t i = own[j];
           engine.UpdateEntity(e, f.keys[i][en], f.events[i],
                               std::span<double>(feats.data() + (i - at) * fc, fc));
         }
