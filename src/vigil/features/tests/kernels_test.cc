@@ -136,7 +136,7 @@ TEST(Ring, AddReadAtMatchesAddThenRead) {
   auto bits = [](double x) { return std::bit_cast<uint64_t>(x); };
   std::mt19937_64 rng(11);
   for (int aggs = 0; aggs < 16; ++aggs) {
-    for (uint16_t nb : {1, 2, 3, 4, 5, 7, 8, 10, 12, 13}) {
+    for (uint16_t nb : {1, 2, 3, 4, 5, 7, 8, 10, 12, 13, 16, 17, 30}) {
       for (bool own : {false, true}) {
         RingLayout l{
             nb, 1000, (aggs & 1) != 0, (aggs & 2) != 0, false, (aggs & 4) != 0, (aggs & 8) != 0,
