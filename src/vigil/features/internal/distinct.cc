@@ -573,74 +573,20 @@ void DistinctInit(const DistinctLayout& layout, std::byte* state) {
   if (layout.own_cursor) StoreAt<int64_t>(state + kNewest, kNoBucket);
 }
 
-int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, int64_t newest,
-                      uint64_t value_hash) {
+namespace {
+
+// DistinctAddAt's paths other than an exact count's usual add, out of line: with them inlined,
+// every add (and the usual one is a few instructions) saved and restored the registers that
+// only these need. Each returns the change in DistinctHeapBytes.
+
+// A 17th live distinct value: move the entity to HyperLogLog, in a sparse block: the one an
+// earlier overflow left, or a new one. (An entity counting exactly never holds a dense
+// block: it is freed when the entity goes back, and dropped on restore.) `newest` is the
+// newest bucket after the add.
+[[gnu::noinline]] int64_t SwitchToApproximate(const DistinctLayout& layout, std::byte* state,
+                                              int64_t k, int64_t newest, uint64_t value_hash,
+                                              uint64_t word) {
   const uint16_t nb = layout.buckets;
-  uint64_t word = LoadAt<uint64_t>(state + kHeap);
-  const bool hll = (word & kHllMode) != 0;
-  int64_t change = 0;  // in DistinctHeapBytes
-
-  if (newest == kNoBucket || k > newest) {
-    const int64_t gap = newest == kNoBucket ? nb : k - newest;
-    if (hll && gap >= nb) {
-      // Every bucket has left the window: count exactly again. The entries were zeroed on the
-      // switch. A sparse block is kept and cleared on the next switch; a dense one is freed,
-      // so an entity that was busy once does not hold its full registers for life (its next
-      // overflow starts sparse).
-      if ((word & kDense) != 0) {
-        const std::unique_ptr<uint8_t[]> freed(BlockPtr(word));
-        change = -static_cast<int64_t>(HllBlock::Bytes(nb));
-        word = 0;
-      } else {
-        word &= ~kHllMode;
-      }
-      StoreAt<uint64_t>(state + kHeap, word);
-    } else if (hll && (word & kDense) != 0) {
-      HllBlock(BlockPtr(word), nb).Advance(SlotOf(newest, nb), static_cast<uint32_t>(gap));
-    } else if (hll) {
-      SparseHll(BlockPtr(word)).Advance(SlotOf(newest, nb), static_cast<uint32_t>(gap), nb);
-    } else if (newest != kNoBucket) {
-      PurgeOlderThan(state, newest, k - nb + 1);
-    }
-    newest = k;
-  } else if (k <= newest - nb) {
-    return change;  // older than the window ending at the newest bucket
-  }
-
-  if ((word & kHllMode) != 0) {
-    const uint32_t slot = SlotOf(k, nb);
-    const Reg reg = RegOf(value_hash);
-    if ((word & kDense) != 0) {
-      HllBlock(BlockPtr(word), nb).Insert(slot, reg);
-    } else if (!SparseHll(BlockPtr(word)).Insert(slot, reg)) {
-      const size_t before = DistinctHeapBytes(layout, state);
-      StoreAt<uint64_t>(state + kHeap, Outgrow(nb, word, slot, reg));
-      return static_cast<int64_t>(DistinctHeapBytes(layout, state) - before);
-    }
-    return change;
-  }
-
-  const uint32_t fp = Fingerprint(value_hash);
-  // Fingerprints are unique among the entries, so at most one matches.
-  const uint32_t match = EntriesEqualTo(state, fp);
-  if (match != 0) {
-    std::byte* b = state + kBuckets + 2 * std::countr_zero(match);
-    if (EntryBucket(newest, LoadAt<uint16_t>(b)) < k) {
-      StoreAt<uint16_t>(b, static_cast<uint16_t>(k));
-    }
-    return change;
-  }
-  const uint32_t empty = EntriesEqualTo(state, 0);
-  if (empty != 0) {
-    const int free_slot = std::countr_zero(empty);  // the first empty entry
-    StoreAt<uint32_t>(state + kFps + 4 * free_slot, fp);
-    StoreAt<uint16_t>(state + kBuckets + 2 * free_slot, static_cast<uint16_t>(k));
-    return change;
-  }
-
-  // A 17th live distinct value: move the entity to HyperLogLog, in a sparse block: the one an
-  // earlier overflow left, or a new one. (An entity counting exactly never holds a dense
-  // block: it is freed when the entity goes back, and dropped on restore.)
   uint8_t* p = BlockPtr(word);
   assert((word & kDense) == 0);
   int64_t allocated = 0;
@@ -660,7 +606,88 @@ int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k,
   sparse.Insert(SlotOf(k, nb), RegOf(value_hash));
   std::memset(state + kFps, 0, kCells - kFps);
   StoreAt<uint64_t>(state + kHeap, reinterpret_cast<uintptr_t>(p) | kHllMode);
-  return change + allocated;
+  return allocated;
+}
+
+// The add to an exact count's entries, once the entries older than the window ending at
+// `newest` (the newest bucket after the add) are gone.
+inline int64_t AddExact(const DistinctLayout& layout, std::byte* state, int64_t k, int64_t newest,
+                        uint64_t value_hash, uint64_t word) {
+  const uint32_t fp = Fingerprint(value_hash);
+  // Fingerprints are unique among the entries, so at most one matches.
+  const uint32_t match = EntriesEqualTo(state, fp);
+  if (match != 0) {
+    std::byte* b = state + kBuckets + 2 * std::countr_zero(match);
+    if (EntryBucket(newest, LoadAt<uint16_t>(b)) < k) {
+      StoreAt<uint16_t>(b, static_cast<uint16_t>(k));
+    }
+    return 0;
+  }
+  const uint32_t empty = EntriesEqualTo(state, 0);
+  if (empty != 0) {
+    const int free_slot = std::countr_zero(empty);  // the first empty entry
+    StoreAt<uint32_t>(state + kFps + 4 * free_slot, fp);
+    StoreAt<uint16_t>(state + kBuckets + 2 * free_slot, static_cast<uint16_t>(k));
+    return 0;
+  }
+  return SwitchToApproximate(layout, state, k, newest, value_hash, word);
+}
+
+// The add of an entity counting with HyperLogLog (word: its pointer word).
+[[gnu::noinline]] int64_t AddApproximate(const DistinctLayout& layout, std::byte* state, int64_t k,
+                                         int64_t newest, uint64_t value_hash, uint64_t word) {
+  const uint16_t nb = layout.buckets;
+  int64_t change = 0;
+  if (newest == kNoBucket || k > newest) {
+    const int64_t gap = newest == kNoBucket ? nb : k - newest;
+    if (gap >= nb) {
+      // Every bucket has left the window: count exactly again. The entries were zeroed on the
+      // switch. A sparse block is kept and cleared on the next switch; a dense one is freed,
+      // so an entity that was busy once does not hold its full registers for life (its next
+      // overflow starts sparse).
+      if ((word & kDense) != 0) {
+        const std::unique_ptr<uint8_t[]> freed(BlockPtr(word));
+        change = -static_cast<int64_t>(HllBlock::Bytes(nb));
+        word = 0;
+      } else {
+        word &= ~kHllMode;
+      }
+      StoreAt<uint64_t>(state + kHeap, word);
+      return change + AddExact(layout, state, k, k, value_hash, word);
+    }
+    if ((word & kDense) != 0) {
+      HllBlock(BlockPtr(word), nb).Advance(SlotOf(newest, nb), static_cast<uint32_t>(gap));
+    } else {
+      SparseHll(BlockPtr(word)).Advance(SlotOf(newest, nb), static_cast<uint32_t>(gap), nb);
+    }
+  } else if (k <= newest - nb) {
+    return 0;  // older than the window ending at the newest bucket
+  }
+  const uint32_t slot = SlotOf(k, nb);
+  const Reg reg = RegOf(value_hash);
+  if ((word & kDense) != 0) {
+    HllBlock(BlockPtr(word), nb).Insert(slot, reg);
+  } else if (!SparseHll(BlockPtr(word)).Insert(slot, reg)) {
+    const size_t before = DistinctHeapBytes(layout, state);
+    StoreAt<uint64_t>(state + kHeap, Outgrow(nb, word, slot, reg));
+    return static_cast<int64_t>(DistinctHeapBytes(layout, state) - before);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int64_t DistinctAddAt(const DistinctLayout& layout, std::byte* state, int64_t k, int64_t newest,
+                      uint64_t value_hash) {
+  const uint64_t word = LoadAt<uint64_t>(state + kHeap);
+  if ((word & kHllMode) != 0) return AddApproximate(layout, state, k, newest, value_hash, word);
+  if (newest == kNoBucket || k > newest) {
+    if (newest != kNoBucket) PurgeOlderThan(state, newest, k - layout.buckets + 1);
+    newest = k;
+  } else if (k <= newest - layout.buckets) {
+    return 0;  // older than the window ending at the newest bucket
+  }
+  return AddExact(layout, state, k, newest, value_hash, word);
 }
 
 void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,
@@ -672,8 +699,12 @@ void DistinctAdd(const DistinctLayout& layout, std::byte* state, int64_t t_us,
   if (newest == kNoBucket || k > newest) StoreAt<int64_t>(state + kNewest, k);
 }
 
-double DistinctReadAt(const DistinctLayout& layout, const std::byte* state, int64_t k,
-                      int64_t newest) {
+namespace {
+
+// DistinctReadAt but for its usual read (an exact count at its newest bucket), out of line for
+// the reason AddApproximate is.
+[[gnu::noinline]] double ReadOther(const DistinctLayout& layout, const std::byte* state, int64_t k,
+                                   int64_t newest) {
   const uint16_t nb = layout.buckets;
   if (newest == kNoBucket) return 0;
   const int64_t hi = std::min(k, newest);
@@ -681,10 +712,7 @@ double DistinctReadAt(const DistinctLayout& layout, const std::byte* state, int6
   if (lo > hi) return 0;
 
   const uint64_t word = LoadAt<uint64_t>(state + kHeap);
-  if ((word & kHllMode) == 0) {
-    // Entries older than the window ending at the newest bucket were purged when it advanced,
-    // so a read at the newest bucket counts every entry.
-    if (k == newest) return kExact - std::popcount(EntriesEqualTo(state, 0));
+  if ((word & kHllMode) == 0) {  // and k != newest: DistinctReadAt counted that read
     int n = 0;
     for (int i = 0; i < kExact; ++i) {
       const int64_t b = EntryBucket(newest, LoadAt<uint16_t>(state + kBuckets + 2 * i));
@@ -709,6 +737,18 @@ double DistinctReadAt(const DistinctLayout& layout, const std::byte* state, int6
     if (++s == nb) s = 0;
   }
   return Sums::Of(merged.data()).Estimate();
+}
+
+}  // namespace
+
+double DistinctReadAt(const DistinctLayout& layout, const std::byte* state, int64_t k,
+                      int64_t newest) {
+  // Entries older than the window ending at the newest bucket were purged when it advanced,
+  // so a read at the newest bucket counts every entry.
+  if (k == newest && newest != kNoBucket && (LoadAt<uint64_t>(state + kHeap) & kHllMode) == 0) {
+    return kExact - std::popcount(EntriesEqualTo(state, 0));
+  }
+  return ReadOther(layout, state, k, newest);
 }
 
 double DistinctRead(const DistinctLayout& layout, const std::byte* state, int64_t t_us) {
