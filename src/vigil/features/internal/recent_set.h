@@ -13,8 +13,9 @@ namespace vigil::features_internal {
 //
 // Layout: uint32 fingerprint[capacity], most recently seen first, padded to a multiple of 8
 // bytes; 0 marks an empty entry (a fingerprint of 0 is stored as 1). A check scans the live
-// entries and moves the value to the front with one memmove: O(capacity), which is cheap at
-// these sizes. Works on caller-placed memory, never allocates; one thread owns a state.
+// entries and moves the value to the front (one vector permute when it was among the first
+// eight, else a memmove): O(capacity), which is cheap at these sizes. Works on caller-placed
+// memory, never allocates; one thread owns a state.
 size_t RecentBytes(int capacity);
 
 // Initialises `state` (RecentBytes(capacity) bytes, 4-byte aligned) to empty.
