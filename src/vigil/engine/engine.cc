@@ -767,6 +767,8 @@ struct Engine::Impl {
     uint64_t configured = 0;    // version of the configuration the stages have
     std::vector<uint32_t> own;  // phase 1: the batch's events whose entity this worker owns
     own.reserve(batch_size);
+    std::vector<uint64_t> hints;  // by position in `own`: where PrefetchState found the state
+    hints.reserve(batch_size);
     constexpr size_t kIndexAhead = features::FeatureEngine::kIndexAhead;
     constexpr size_t kStateAhead = features::FeatureEngine::kStateAhead;
     if (fe && options.restore) {
@@ -804,14 +806,16 @@ struct Engine::Impl {
           if (b->has_entity[base + i] && OwnerOf(b->entity_keys[base + i].lo, workers) == me)
             own.push_back(static_cast<uint32_t>(i));
         }
+        hints.assign(own.size(), 0);
         for (size_t j = 0; j < own.size(); ++j) {
           if (j + kIndexAhead < own.size())
             fe->PrefetchIndex(e, b->entity_keys[base + own[j + kIndexAhead]]);
           if (j + kStateAhead < own.size())
-            fe->PrefetchState(e, b->entity_keys[base + own[j + kStateAhead]]);
+            hints[j + kStateAhead] =
+                fe->PrefetchState(e, b->entity_keys[base + own[j + kStateAhead]]);
           const size_t i = own[j];
           fe->UpdateEntity(e, b->entity_keys[base + i], b->events[i],
-                           std::span<double>(b->feats.data() + i * fc, fc));
+                           std::span<double>(b->feats.data() + i * fc, fc), hints[j]);
         }
       }
       for (size_t i = 0; i < b->n; ++i) newest = std::max(newest, b->events[i].time_us);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -389,33 +390,45 @@ class EntityTable {
   }
 
   // The entity's state, created empty if it is new or was idle longer than the ttl at time
-  // `now_us` (so expiry is exact whenever the background scan gets to it).
-  std::byte* FindOrCreate(const Hash128& key, int64_t now_us) {
-    auto [it, inserted] = index_.try_emplace(key, 0);
-    if (!inserted) {
-      std::byte* blob = Blob(it->second);
-      const int64_t seen = LoadI64(blob + Layout::kLastSeen);
-      if (ttl_us_ > 0 && seen != INT64_MIN && seen < now_us - ttl_us_) {
-        Destroy(blob);
-        Init(blob);
+  // `now_us` (so expiry is exact whenever the background scan gets to it). `hint`: PrefetchState's
+  // for this key, or 0.
+  std::byte* FindOrCreate(const Hash128& key, int64_t now_us, uint64_t hint) {
+    std::byte* blob;
+    if (hint != 0 && static_cast<uint32_t>(hint >> 32) == drops_) {
+      const auto slot = static_cast<uint32_t>(hint) - 1;
+      assert(KeyOf(slot) == key && "a state hint given with another key");
+      blob = Blob(slot);
+    } else {
+      auto [it, inserted] = index_.try_emplace(key, 0);
+      if (inserted) {
+        it->second = NewSlot(key);
+        Init(Blob(it->second));
+        return Blob(it->second);
       }
-      return blob;
+      blob = Blob(it->second);
     }
-    it->second = NewSlot(key);
-    Init(Blob(it->second));
-    return Blob(it->second);
+    const int64_t seen = LoadI64(blob + Layout::kLastSeen);
+    if (ttl_us_ > 0 && seen != INT64_MIN && seen < now_us - ttl_us_) {
+      Destroy(blob);
+      Init(blob);
+    }
+    return blob;
   }
 
   // Hints that the entity is about to be updated: PrefetchIndex starts loading its index
   // entry, PrefetchState (once the entry is likely cached) every line of its blob. Neither
   // changes anything; an unknown key is left alone.
+  // PrefetchState returns the key's slot as a hint for FindOrCreate (0: not found): slot + 1
+  // in the low half, the count of entities dropped so far in the high half. A slot stays the
+  // key's until the entity is dropped, so the hint is taken while that count has not moved.
   void PrefetchIndex(const Hash128& key) const { index_.prefetch(key); }
-  void PrefetchState(const Hash128& key) const {
+  uint64_t PrefetchState(const Hash128& key) const {
     const auto it = index_.find(key);
-    if (it == index_.end()) return;
+    if (it == index_.end()) return 0;
     const std::byte* blob = Blob(it->second);
     for (size_t at = 0; at < layout_.bytes; at += 64) __builtin_prefetch(blob + at);
     __builtin_prefetch(blob + layout_.bytes - 1);
+    return uint64_t{drops_} << 32 | (uint64_t{it->second} + 1);
   }
 
   void EvictIdle(int64_t now_us, size_t budget) {
@@ -429,6 +442,7 @@ class EntityTable {
         Destroy(blob);
         index_.erase(KeyOf(slot));
         FreeSlot(slot);
+        ++drops_;
       }
     }
   }
@@ -518,6 +532,7 @@ class EntityTable {
       Destroy(Blob(it->second));
       FreeSlot(it->second);
       index_.erase(it++);
+      ++drops_;
     }
   }
 
@@ -607,7 +622,8 @@ class EntityTable {
   std::vector<uint32_t> free_;
   std::vector<uint64_t> live_;  // a bit per slot: it holds an entity (else free)
   size_t hand_ = 0;
-  uint64_t heap_ = 0;  // bytes of distinct-count overflow sketches
+  uint64_t heap_ = 0;   // bytes of distinct-count overflow sketches
+  uint32_t drops_ = 0;  // entities dropped (evicted or reset) so far: dates a state hint
 };
 
 }  // namespace
@@ -833,17 +849,17 @@ FeatureEngine::FeatureEngine(const config::Pipeline& pipeline, const Spec& spec)
 FeatureEngine::~FeatureEngine() = default;
 
 void FeatureEngine::UpdateEntity(int entity, const Hash128& key, const Event& event,
-                                 std::span<double> out) {
+                                 std::span<double> out, uint64_t hint) {
   EntityTable& table = *impl_->tables[static_cast<size_t>(entity)];
-  impl_->Update(table, event, table.FindOrCreate(key, event.time_us), out);
+  impl_->Update(table, event, table.FindOrCreate(key, event.time_us, hint), out);
 }
 
 void FeatureEngine::PrefetchIndex(int entity, const Hash128& key) const {
   impl_->tables[static_cast<size_t>(entity)]->PrefetchIndex(key);
 }
 
-void FeatureEngine::PrefetchState(int entity, const Hash128& key) const {
-  impl_->tables[static_cast<size_t>(entity)]->PrefetchState(key);
+uint64_t FeatureEngine::PrefetchState(int entity, const Hash128& key) const {
+  return impl_->tables[static_cast<size_t>(entity)]->PrefetchState(key);
 }
 
 void FeatureEngine::Derive(const Event& e, std::span<double> out) const {

@@ -32,8 +32,10 @@ class FeatureEngine {
   FeatureEngine(const FeatureEngine&) = delete;
   FeatureEngine& operator=(const FeatureEngine&) = delete;
 
-  // Writes entity `entity`'s features into out[feature index] (only those features).
-  void UpdateEntity(int entity, const Hash128& key, const Event& event, std::span<double> out);
+  // Writes entity `entity`'s features into out[feature index] (only those features). `hint`:
+  // what PrefetchState returned for this entity and key, or 0 (see there).
+  void UpdateEntity(int entity, const Hash128& key, const Event& event, std::span<double> out,
+                    uint64_t hint = 0);
   // Hints for a worker that knows which entities come next (a batch): the state of an
   // entity lives in memory a cache miss or two away (its index entry, then its blob), and
   // these start loading it while the worker updates others. PrefetchIndex(entity, key)
@@ -45,7 +47,10 @@ class FeatureEngine {
   // card-fraud example's time per event against 2 and 1; 16 and 8 gave part of it back.
   static constexpr size_t kIndexAhead = 8;
   static constexpr size_t kStateAhead = 4;
-  void PrefetchState(int entity, const Hash128& key) const;
+  // PrefetchState also returns a hint for this key's UpdateEntity (where its state is, so
+  // the update does not look it up again; 0 for an unknown key). A hint taken before an
+  // EvictIdle or Drop that dropped entities is ignored, not misused.
+  uint64_t PrefetchState(int entity, const Hash128& key) const;
   // Writes the derived (ratio / diff) features into `out`; needs every other feature there.
   void Derive(const Event& event, std::span<double> out) const;
 

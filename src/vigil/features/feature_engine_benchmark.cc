@@ -189,6 +189,8 @@ void BM_CardFraudFeaturesAsWorker(benchmark::State& state) {
   std::vector<double> feats(batch * fc);
   std::vector<size_t> own;  // the batch's events that have the entity type at hand
   own.reserve(batch);
+  std::vector<uint64_t> hints;  // by position in `own`: PrefetchState's, for UpdateEntity
+  hints.reserve(batch);
   constexpr size_t kIndexAhead = vigil::features::FeatureEngine::kIndexAhead;
   constexpr size_t kStateAhead = vigil::features::FeatureEngine::kStateAhead;
   uint64_t processed = 0;
@@ -214,14 +216,15 @@ void BM_CardFraudFeaturesAsWorker(benchmark::State& state) {
         for (size_t i = at; i < end; ++i) {
           if (f.keys[i][en].lo != 0 || f.keys[i][en].hi != 0) own.push_back(i);
         }
+        hints.assign(own.size(), 0);
         for (size_t j = 0; j < own.size(); ++j) {
           if (j + kIndexAhead < own.size())
             engine.PrefetchIndex(e, f.keys[own[j + kIndexAhead]][en]);
           if (j + kStateAhead < own.size())
-            engine.PrefetchState(e, f.keys[own[j + kStateAhead]][en]);
+            hints[j + kStateAhead] = engine.PrefetchState(e, f.keys[own[j + kStateAhead]][en]);
           const size_t i = own[j];
           engine.UpdateEntity(e, f.keys[i][en], f.events[i],
-                              std::span<double>(feats.data() + (i - at) * fc, fc));
+                              std::span<double>(feats.data() + (i - at) * fc, fc), hints[j]);
         }
       }
       for (size_t i = at; i < end; ++i) {

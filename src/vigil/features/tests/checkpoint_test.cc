@@ -156,6 +156,48 @@ TEST(FeatureEngine, PrefetchHintsChangeNothing) {
   EXPECT_EQ(hinted.EntityCount(), plain.EntityCount());
 }
 
+// The hint PrefetchState returns (where the state is) lets UpdateEntity skip its lookup with
+// every feature bit for bit the same; one taken before an EvictIdle that dropped entities is
+// ignored. Here every card is evicted between taking its hint and using it, four times over,
+// while the merchants (no ttl) keep theirs: a stale card hint used anyway would update a freed
+// slot's leftover state, not a new entity.
+TEST(FeatureEngine, StateHintsChangeNothingAndStaleOnesAreIgnored) {
+  const Stream s;
+  FeatureEngine plain(s.pipeline, s.spec), hinted(s.pipeline, s.spec);
+  const size_t fc = s.spec.features.size();
+  const size_t entities = s.spec.entities.size();
+  std::vector<double> want, got, row(fc);
+  std::vector<uint64_t> hint(entities);
+  int evictions = 0;
+  for (size_t i = 0; i < s.events.size(); ++i) {
+    const Event& ev = s.events[i];
+    for (size_t en = 0; en < entities; ++en) {
+      hint[en] = hinted.PrefetchState(static_cast<int>(en), s.Key(ev, en));
+    }
+    if (i % 700 == 699) {
+      const int64_t later = ev.time_us + int64_t{31} * 24 * 3600 * 1000000;
+      plain.EvictIdle(later, 1u << 20);
+      hinted.EvictIdle(later, 1u << 20);
+      ++evictions;
+    }
+    std::fill(row.begin(), row.end(), std::nan(""));
+    for (size_t en = 0; en < entities; ++en) {
+      plain.UpdateEntity(static_cast<int>(en), s.Key(ev, en), ev, row);
+    }
+    plain.Derive(ev, row);
+    want.insert(want.end(), row.begin(), row.end());
+    std::fill(row.begin(), row.end(), std::nan(""));
+    for (size_t en = 0; en < entities; ++en) {
+      hinted.UpdateEntity(static_cast<int>(en), s.Key(ev, en), ev, row, hint[en]);
+    }
+    hinted.Derive(ev, row);
+    got.insert(got.end(), row.begin(), row.end());
+  }
+  EXPECT_EQ(evictions, 4);
+  ExpectSameBits(got, want);
+  EXPECT_EQ(hinted.EntityCount(), plain.EntityCount());
+}
+
 TEST(FeatureCheckpoint, OneShardSpreadOverTwoEngines) {
   const Stream s;
   FeatureEngine original(s.pipeline, s.spec);
