@@ -141,28 +141,29 @@ template <bool kSum, bool kSumsq, bool kMin, bool kMax>
 inline void Fold(const ArraysOf<const std::byte>& a, uint32_t begin, uint32_t end, Acc& acc) {
   if (begin >= end) return;
   acc.count += SumCounts(a.counts + 4 * begin, end - begin);
-  if constexpr (!kSum && !kSumsq && !kMin && !kMax) return;
-  const auto step = [&a, &acc](size_t s) {
-    if constexpr (kSum) acc.sum += LoadV2(a.sums + 8 * s);
-    if constexpr (kSumsq) acc.sumsq += LoadV2(a.sumsqs + 8 * s);
-    if constexpr (kMin) acc.min = MinV2(acc.min, LoadV2(a.mins + 8 * s));
-    if constexpr (kMax) acc.max = MaxV2(acc.max, LoadV2(a.maxs + 8 * s));
-  };
-  // Four slots per pass (two steps, in order: the same chains), then two.
-  size_t s = begin;
-  for (; s + 4 <= end; s += 4) {
-    step(s);
-    step(s + 2);
-  }
-  if (s + 2 <= end) {
-    step(s);
-    s += 2;
-  }
-  if (s < end) {
-    if constexpr (kSum) acc.sum[0] += LoadAt<double>(a.sums + 8 * s);
-    if constexpr (kSumsq) acc.sumsq[0] += LoadAt<double>(a.sumsqs + 8 * s);
-    if constexpr (kMin) acc.min[0] = std::min<double>(acc.min[0], LoadAt<double>(a.mins + 8 * s));
-    if constexpr (kMax) acc.max[0] = std::max<double>(acc.max[0], LoadAt<double>(a.maxs + 8 * s));
+  if constexpr (kSum || kSumsq || kMin || kMax) {
+    const auto step = [&a, &acc](size_t s) {
+      if constexpr (kSum) acc.sum += LoadV2(a.sums + 8 * s);
+      if constexpr (kSumsq) acc.sumsq += LoadV2(a.sumsqs + 8 * s);
+      if constexpr (kMin) acc.min = MinV2(acc.min, LoadV2(a.mins + 8 * s));
+      if constexpr (kMax) acc.max = MaxV2(acc.max, LoadV2(a.maxs + 8 * s));
+    };
+    // Four slots per pass (two steps, in order: the same chains), then two, then one.
+    size_t s = begin;
+    for (; s + 4 <= end; s += 4) {
+      step(s);
+      step(s + 2);
+    }
+    if (s + 2 <= end) {
+      step(s);
+      s += 2;
+    }
+    if (s < end) {
+      if constexpr (kSum) acc.sum[0] += LoadAt<double>(a.sums + 8 * s);
+      if constexpr (kSumsq) acc.sumsq[0] += LoadAt<double>(a.sumsqs + 8 * s);
+      if constexpr (kMin) acc.min[0] = std::min<double>(acc.min[0], LoadAt<double>(a.mins + 8 * s));
+      if constexpr (kMax) acc.max[0] = std::max<double>(acc.max[0], LoadAt<double>(a.maxs + 8 * s));
+    }
   }
 }
 
