@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cassert>
 #include <limits>
 #include <utility>
@@ -134,9 +135,10 @@ inline void Fill(std::byte* p, size_t bytes, uint64_t pattern) {
   for (size_t at = 0; at < bytes; at += 8) std::memcpy(p + at, &pattern, 8);
 }
 
-// Folds slots [begin, end) into `acc`, for one combination of kept aggregates: two at a time,
-// then the last one into chain 0. (Spelled out: runs are a few slots long, too short for the
-// compiler's vectorised loops to pay for their set-up.)
+// Folds slots [begin, end) into `acc`, for one combination of kept aggregates: the counts at
+// once (SumCounts), the doubles two slots a step into the two chains, then the last one into
+// chain 0. (Spelled out: runs are a few slots long, too short for the compiler's vectorised
+// loops to pay for their set-up.)
 template <bool kSum, bool kSumsq, bool kMin, bool kMax>
 inline void Fold(const ArraysOf<const std::byte>& a, uint32_t begin, uint32_t end, Acc& acc) {
   if (begin >= end) return;
@@ -227,10 +229,9 @@ void AddReadNewest(uint32_t nb, std::byte* state, uint32_t slot, int64_t gap, do
   if (whole) {
     // Every slot: the arrays are contiguous, so the zeroed ones (sums, sums of squares) are
     // one run, and the counts with their padding another.
-    constexpr uint64_t kPlusInf = 0x7FF0'0000'0000'0000, kMinusInf = 0xFFF0'0000'0000'0000;
     if constexpr (kSum || kSumsq) Fill(a.sums, (kSum + kSumsq) * 8 * b, 0);
-    if constexpr (kMin) Fill(a.mins, 8 * b, kPlusInf);
-    if constexpr (kMax) Fill(a.maxs, 8 * b, kMinusInf);
+    if constexpr (kMin) Fill(a.mins, 8 * b, std::bit_cast<uint64_t>(kInf));
+    if constexpr (kMax) Fill(a.maxs, 8 * b, std::bit_cast<uint64_t>(-kInf));
     Fill(a.counts, (4 * b + 7) & ~size_t{7}, 0);
   } else {
     // The slots after newest's, up to and including k's: [slot - gap + 1, slot], wrapping.
