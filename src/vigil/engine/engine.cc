@@ -767,10 +767,6 @@ struct Engine::Impl {
     uint64_t configured = 0;    // version of the configuration the stages have
     std::vector<uint32_t> own;  // phase 1: the batch's events whose entity this worker owns
     own.reserve(batch_size);
-    std::vector<uint64_t> hints;  // by position in `own`: where PrefetchState found the state
-    hints.reserve(batch_size);
-    constexpr size_t kIndexAhead = features::FeatureEngine::kIndexAhead;
-    constexpr size_t kStateAhead = features::FeatureEngine::kStateAhead;
     if (fe && options.restore) {
       // Every worker reads every saved shard and keeps the entities it owns now: the saved
       // run may have had another number of workers.
@@ -793,30 +789,19 @@ struct Engine::Impl {
     const auto phase1 = [&](Batch* b) {
       if (!b->resets.empty()) ResetPartitions(*b, *fe, me);
       // Phase 1: every worker updates the entities it owns, for every event of the batch,
-      // in order; each entity's features land in their own slots of the event's row. The
-      // state of the entities a few of this worker's updates on is fetched ahead (index entry,
-      // then blob: FeatureEngine::kIndexAhead / kStateAhead), so its cache misses overlap the
-      // current update. Counted in the worker's own updates, not the batch's events: with two
-      // workers the next event of the batch is the other worker's half the time.
+      // in order; each entity's features land in their own slots of the event's row. One run
+      // per entity type, of this worker's updates only (FeatureEngine::UpdateEntities fetches
+      // the state of the updates ahead: with two workers the batch's next event is the other
+      // worker's half the time).
       for (size_t en = 0; en < entity_count; ++en) {
         const size_t base = en * batch_size;
-        const auto e = static_cast<int>(en);
         own.clear();
         for (size_t i = 0; i < b->n; ++i) {
           if (b->has_entity[base + i] && OwnerOf(b->entity_keys[base + i].lo, workers) == me)
             own.push_back(static_cast<uint32_t>(i));
         }
-        hints.assign(own.size(), 0);
-        for (size_t j = 0; j < own.size(); ++j) {
-          if (j + kIndexAhead < own.size())
-            fe->PrefetchIndex(e, b->entity_keys[base + own[j + kIndexAhead]]);
-          if (j + kStateAhead < own.size())
-            hints[j + kStateAhead] =
-                fe->PrefetchState(e, b->entity_keys[base + own[j + kStateAhead]]);
-          const size_t i = own[j];
-          fe->UpdateEntity(e, b->entity_keys[base + i], b->events[i],
-                           std::span<double>(b->feats.data() + i * fc, fc), hints[j]);
-        }
+        fe->UpdateEntities(static_cast<int>(en), own, b->entity_keys.data() + base,
+                           b->events.data(), b->feats);
       }
       for (size_t i = 0; i < b->n; ++i) newest = std::max(newest, b->events[i].time_us);
       // Idle entities are swept by the watermark, not the newest time: every event still to

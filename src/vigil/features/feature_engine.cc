@@ -1,6 +1,7 @@
 #include "vigil/features/feature_engine.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cassert>
 #include <cmath>
@@ -390,14 +391,13 @@ class EntityTable {
   }
 
   // The entity's state, created empty if it is new or was idle longer than the ttl at time
-  // `now_us` (so expiry is exact whenever the background scan gets to it). `hint`: PrefetchState's
-  // for this key, or 0.
-  std::byte* FindOrCreate(const Hash128& key, int64_t now_us, uint64_t hint) {
+  // `now_us` (so expiry is exact whenever the background scan gets to it). `found`: what
+  // PrefetchState returned for this key since the last entity was dropped, or 0.
+  std::byte* FindOrCreate(const Hash128& key, int64_t now_us, uint32_t found = 0) {
     std::byte* blob;
-    if (hint != 0 && static_cast<uint32_t>(hint >> 32) == drops_) {
-      const auto slot = static_cast<uint32_t>(hint) - 1;
-      assert(KeyOf(slot) == key && "a state hint given with another key");
-      blob = Blob(slot);
+    if (found != 0) {
+      assert(KeyOf(found - 1) == key && "a found slot given with another key");
+      blob = Blob(found - 1);
     } else {
       auto [it, inserted] = index_.try_emplace(key, 0);
       if (inserted) {
@@ -417,18 +417,16 @@ class EntityTable {
 
   // Hints that the entity is about to be updated: PrefetchIndex starts loading its index
   // entry, PrefetchState (once the entry is likely cached) every line of its blob. Neither
-  // changes anything; an unknown key is left alone.
-  // PrefetchState returns the key's slot as a hint for FindOrCreate (0: not found): slot + 1
-  // in the low half, the count of entities dropped so far in the high half. A slot stays the
-  // key's until the entity is dropped, so the hint is taken while that count has not moved.
+  // changes anything; an unknown key is left alone. PrefetchState returns the key's slot + 1
+  // (0: not found) for FindOrCreate: a slot stays the key's until its entity is dropped.
   void PrefetchIndex(const Hash128& key) const { index_.prefetch(key); }
-  uint64_t PrefetchState(const Hash128& key) const {
+  uint32_t PrefetchState(const Hash128& key) const {
     const auto it = index_.find(key);
     if (it == index_.end()) return 0;
     const std::byte* blob = Blob(it->second);
     for (size_t at = 0; at < layout_.bytes; at += 64) __builtin_prefetch(blob + at);
     __builtin_prefetch(blob + layout_.bytes - 1);
-    return uint64_t{drops_} << 32 | (uint64_t{it->second} + 1);
+    return it->second + 1;
   }
 
   void EvictIdle(int64_t now_us, size_t budget) {
@@ -442,7 +440,6 @@ class EntityTable {
         Destroy(blob);
         index_.erase(KeyOf(slot));
         FreeSlot(slot);
-        ++drops_;
       }
     }
   }
@@ -532,7 +529,6 @@ class EntityTable {
       Destroy(Blob(it->second));
       FreeSlot(it->second);
       index_.erase(it++);
-      ++drops_;
     }
   }
 
@@ -622,8 +618,7 @@ class EntityTable {
   std::vector<uint32_t> free_;
   std::vector<uint64_t> live_;  // a bit per slot: it holds an entity (else free)
   size_t hand_ = 0;
-  uint64_t heap_ = 0;   // bytes of distinct-count overflow sketches
-  uint32_t drops_ = 0;  // entities dropped (evicted or reset) so far: dates a state hint
+  uint64_t heap_ = 0;  // bytes of distinct-count overflow sketches
 };
 
 }  // namespace
@@ -849,17 +844,39 @@ FeatureEngine::FeatureEngine(const config::Pipeline& pipeline, const Spec& spec)
 FeatureEngine::~FeatureEngine() = default;
 
 void FeatureEngine::UpdateEntity(int entity, const Hash128& key, const Event& event,
-                                 std::span<double> out, uint64_t hint) {
+                                 std::span<double> out) {
   EntityTable& table = *impl_->tables[static_cast<size_t>(entity)];
-  impl_->Update(table, event, table.FindOrCreate(key, event.time_us, hint), out);
+  impl_->Update(table, event, table.FindOrCreate(key, event.time_us), out);
+}
+
+void FeatureEngine::UpdateEntities(int entity, std::span<const uint32_t> at, const Hash128* keys,
+                                   const Event* events, std::span<double> rows) {
+  EntityTable& table = *impl_->tables[static_cast<size_t>(entity)];
+  const size_t fc = impl_->spec.features.size();
+  // found[j % kFound]: the slot + 1 PrefetchState found for update j, kStateAhead updates
+  // before it (0: none, or j < kStateAhead). Nothing is dropped from the table during the run,
+  // so it stays the key's.
+  constexpr size_t kFound = std::bit_ceil(kStateAhead + 1);
+  std::array<uint32_t, kFound> found{};
+  const size_t n = at.size();
+  for (size_t j = 0; j < n; ++j) {
+    if (j + kIndexAhead < n) table.PrefetchIndex(keys[at[j + kIndexAhead]]);
+    if (j + kStateAhead < n) {
+      found[(j + kStateAhead) % kFound] = table.PrefetchState(keys[at[j + kStateAhead]]);
+    }
+    const size_t i = at[j];
+    const Event& e = events[i];
+    impl_->Update(table, e, table.FindOrCreate(keys[i], e.time_us, found[j % kFound]),
+                  rows.subspan(i * fc, fc));
+  }
 }
 
 void FeatureEngine::PrefetchIndex(int entity, const Hash128& key) const {
   impl_->tables[static_cast<size_t>(entity)]->PrefetchIndex(key);
 }
 
-uint64_t FeatureEngine::PrefetchState(int entity, const Hash128& key) const {
-  return impl_->tables[static_cast<size_t>(entity)]->PrefetchState(key);
+void FeatureEngine::PrefetchState(int entity, const Hash128& key) const {
+  impl_->tables[static_cast<size_t>(entity)]->PrefetchState(key);
 }
 
 void FeatureEngine::Derive(const Event& e, std::span<double> out) const {

@@ -43,7 +43,8 @@ struct Fixture {
   vigil::config::Pipeline pipeline;
   vigil::features::Spec spec;
   std::vector<vigil::Event> events;
-  std::vector<std::vector<vigil::Hash128>> keys;  // by event, by entity (lo=hi=0: none)
+  std::vector<std::vector<vigil::Hash128>> keys;         // by event, by entity (lo=hi=0: none)
+  std::vector<std::vector<vigil::Hash128>> entity_keys;  // the same by entity, by event
 
   // `extra`: feature lines inserted after the example's last card feature.
   explicit Fixture(uint64_t n, const std::string& extra = "") {
@@ -81,6 +82,10 @@ struct Fixture {
         keys.push_back(std::move(k));
         events.push_back(std::move(e));
       }
+    }
+    entity_keys.resize(spec.entities.size());
+    for (const auto& k : keys) {
+      for (size_t en = 0; en < k.size(); ++en) entity_keys[en].push_back(k[en]);
     }
   }
 };
@@ -178,21 +183,17 @@ BENCHMARK(BM_CardFraudFeaturesEventsCached)->Unit(benchmark::kMillisecond)->Iter
 
 // As the engine's worker runs it (src/vigil/engine/engine.cc: phase 1, then Derive in phase
 // 2): the stream in batches of the pipeline's batch_size; per batch, each entity type in turn
-// over the batch's events that have it (hinting kIndexAhead and kStateAhead updates ahead,
-// as the worker does), then each event's derived features. Each batch's events are read once,
-// untimed, before its work: the router has just decoded them, so a worker finds them in cache.
+// over the batch's events that have it (one UpdateEntities run, as the worker's), then each
+// event's derived features. Each batch's events are read once, untimed, before its work: the
+// router has just decoded them, so a worker finds them in cache.
 void BM_CardFraudFeaturesAsWorker(benchmark::State& state) {
   const Fixture& f = Data();
   const size_t fc = f.spec.features.size();
   const size_t batch = f.pipeline.batch_size;
   const size_t entities = f.spec.entities.size();
   std::vector<double> feats(batch * fc);
-  std::vector<size_t> own;  // the batch's events that have the entity type at hand
+  std::vector<uint32_t> own;  // the batch's events that have the entity type at hand
   own.reserve(batch);
-  std::vector<uint64_t> hints;  // by position in `own`: PrefetchState's, for UpdateEntity
-  hints.reserve(batch);
-  constexpr size_t kIndexAhead = vigil::features::FeatureEngine::kIndexAhead;
-  constexpr size_t kStateAhead = vigil::features::FeatureEngine::kStateAhead;
   uint64_t processed = 0;
   uint64_t touched = 0;
   for (auto _ : state) {
@@ -211,21 +212,13 @@ void BM_CardFraudFeaturesAsWorker(benchmark::State& state) {
       }
       state.ResumeTiming();
       for (size_t en = 0; en < entities; ++en) {
-        const auto e = static_cast<int>(en);
         own.clear();
         for (size_t i = at; i < end; ++i) {
-          if (f.keys[i][en].lo != 0 || f.keys[i][en].hi != 0) own.push_back(i);
+          if (f.keys[i][en].lo != 0 || f.keys[i][en].hi != 0)
+            own.push_back(static_cast<uint32_t>(i - at));
         }
-        hints.assign(own.size(), 0);
-        for (size_t j = 0; j < own.size(); ++j) {
-          if (j + kIndexAhead < own.size())
-            engine.PrefetchIndex(e, f.keys[own[j + kIndexAhead]][en]);
-          if (j + kStateAhead < own.size())
-            hints[j + kStateAhead] = engine.PrefetchState(e, f.keys[own[j + kStateAhead]][en]);
-          const size_t i = own[j];
-          engine.UpdateEntity(e, f.keys[i][en], f.events[i],
-                              std::span<double>(feats.data() + (i - at) * fc, fc), hints[j]);
-        }
+        engine.UpdateEntities(static_cast<int>(en), own, f.entity_keys[en].data() + at,
+                              f.events.data() + at, feats);
       }
       for (size_t i = at; i < end; ++i) {
         engine.Derive(f.events[i], std::span<double>(feats.data() + (i - at) * fc, fc));
