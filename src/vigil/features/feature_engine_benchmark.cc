@@ -5,6 +5,9 @@
 // Run: build/release/src/vigil/features/feature_engine_benchmark
 // VIGIL_BENCH_SMOKE=1 shrinks every case a hundredfold (events, cards) so that scripts/test can
 // run each one once under the sanitizers in seconds; its figures mean nothing.
+// VIGIL_BENCH_PIPELINE=FILE runs the cases on another pipeline's features (over the same
+// generated card traffic, so its fields must be the generator's): scripts/bench-ablation uses
+// it to time the example with groups of features left out.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -13,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <exception>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -46,9 +50,8 @@ struct Fixture {
   std::vector<std::vector<vigil::Hash128>> keys;         // by event, by entity (lo=hi=0: none)
   std::vector<std::vector<vigil::Hash128>> entity_keys;  // the same by entity, by event
 
-  // `extra`: feature lines inserted after the example's last card feature.
-  explicit Fixture(uint64_t n, const std::string& extra = "") {
-    const std::string path = VIGIL_SOURCE_DIR "/examples/card-fraud.yaml";
+  // The pipeline and its features spec; `extra` as for the constructor.
+  void Load(const std::string& path, const std::string& extra) {
     if (extra.empty()) {
       pipeline = vigil::config::LoadPipelineFile(path);
     } else {
@@ -58,11 +61,29 @@ struct Fixture {
       std::string yaml = text.str();
       const std::string anchor = "op: geo_speed, lat: lat, lon: lon}\n";
       const size_t at = yaml.find(anchor);
-      if (at == std::string::npos) std::abort();
+      if (at == std::string::npos) {
+        std::fprintf(stderr, "%s: no line ending in \"%s\" to add features after\n", path.c_str(),
+                     anchor.substr(0, anchor.size() - 1).c_str());
+        std::exit(2);
+      }
       yaml.insert(at + anchor.size(), extra);
       pipeline = vigil::config::LoadPipelineText(yaml, path);
     }
     spec = vigil::features::ParseSpec(pipeline);
+  }
+
+  // `extra`: feature lines inserted after the example's last card feature.
+  explicit Fixture(uint64_t n, const std::string& extra = "") {
+    const char* other = std::getenv("VIGIL_BENCH_PIPELINE");
+    const std::string path = other != nullptr && *other != '\0'
+                                 ? std::string(other)
+                                 : std::string(VIGIL_SOURCE_DIR "/examples/card-fraud.yaml");
+    try {
+      Load(path, extra);
+    } catch (const std::exception& e) {  // a pipeline file given that does not load
+      std::fprintf(stderr, "%s\n", e.what());
+      std::exit(2);
+    }
     vigil::source::GeneratorOptions g;
     g.events = n;
     g.seed = 5;
